@@ -1,0 +1,143 @@
+"""Turn a pipeline verdict into rows, inside the writer's transaction.
+
+Called by the worker through the single writer: the ticket, its message, participants,
+events and the spool row's move to `done` (or `held`) commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .addresses import canonical
+from .pipeline.model import Message
+from .store import spool as spool_rows
+from .store import tickets as t
+from .store.tickets import Applied
+
+# Extra writes in the same transaction (acknowledgements, notifications): later stages of
+# the product plug in here without the worker knowing about them.
+AfterApply = Callable[[sqlite3.Connection, Message, Applied], None]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    after: tuple[AfterApply, ...] = ()
+
+
+def _requester(message: Message) -> str:
+    mail = message.parsed
+    if mail.sender is not None:
+        return mail.sender.address
+    return message.envelope.mail_from.lower()
+
+
+def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> Applied:
+    """Write `message` with its verdict; a no-op if its spool row was already processed."""
+    spool_id = message.envelope.spool_id
+    if not t.claim(conn, spool_id):
+        return Applied(spool_id, None, "skipped", skipped=True)
+    verdict = message.verdict
+    now = time.time()
+    if verdict.action == "hold":
+        if spool_id is not None:
+            spool_rows.mark_held(conn, spool_id, f"held by rule: {verdict.hold_reason}")
+        return Applied(spool_id, None, "hold")
+    mail = message.parsed
+    ticket_id: int | None
+    if verdict.action == "new_ticket":
+        ticket_id = _new_ticket(conn, message, now)
+    elif verdict.action == "followup":
+        ticket_id = verdict.followup_of
+        assert ticket_id is not None
+        row = _store_message(conn, message, ticket_id, now)
+        t.touch(conn, ticket_id, now, reopen=True)
+        if verdict.flags:
+            t.add_flags(conn, ticket_id, verdict.flags)
+        t.event(
+            conn,
+            ticket_id,
+            "followup",
+            {"from": _requester(message), "threaded_by": verdict.threaded_by,
+             "flags": list(verdict.flags)},
+            spool_id=spool_id,
+            message_row=row,
+        )
+    elif verdict.action in ("duplicate", "event"):
+        ticket_id = verdict.duplicate_of or verdict.followup_of
+        kind = "duplicate_delivery" if verdict.action == "duplicate" else (
+            verdict.automail or "event"
+        )
+        t.event(
+            conn,
+            ticket_id,
+            kind,
+            {"message_id": message.message_id, "rcpt_to": list(message.envelope.rcpt_to),
+             "subject": mail.subject, "notes": [n for _, n in verdict.notes[-3:]]},
+            spool_id=spool_id,
+        )
+    else:  # drop: stored in the spool, no ticket
+        ticket_id = None
+        t.event(conn, None, "dropped", {"rule": verdict.rule}, spool_id=spool_id)
+    applied = Applied(spool_id, ticket_id, verdict.action)
+    for hook in options.after:
+        hook(conn, message, applied)
+    if spool_id is not None:
+        spool_rows.mark_done(conn, spool_id)
+    return applied
+
+
+def _store_message(conn: sqlite3.Connection, message: Message, ticket_id: int, now: float) -> int:
+    mail = message.parsed
+    return t.add_message(
+        conn,
+        ticket_id=ticket_id,
+        direction="in",
+        message_id=message.message_id,
+        from_address=_requester(message),
+        to_addresses=[m.address for m in (*mail.to, *mail.cc)],
+        subject=mail.subject,
+        text=mail.text,
+        verdict=message.verdict.to_json(),
+        spool_id=message.envelope.spool_id,
+        now=now,
+    )
+
+
+def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
+    mail = message.parsed
+    verdict = message.verdict
+    requester = _requester(message)
+    assert verdict.queue is not None
+    ticket_id = t.create_ticket(
+        conn,
+        queue=verdict.queue,
+        subject=mail.subject,
+        requester=requester,
+        flags=verdict.flags,
+        priority=verdict.priority,
+        tags=verdict.tags,
+        linked_to=verdict.linked_to,
+        now=now,
+    )
+    row = _store_message(conn, message, ticket_id, now)
+    functions = set(verdict.function_addresses)
+    others = [
+        (m.address, "cc") for m in (*mail.to, *mail.cc) if canonical(m.address) not in functions
+    ]
+    t.add_participants(conn, ticket_id, [(requester, "requester"), *others])
+    spool_id = message.envelope.spool_id
+    t.event(
+        conn, ticket_id, "created",
+        {"requester": requester, "function_addresses": list(verdict.function_addresses)},
+        spool_id=spool_id, message_row=row,
+    )
+    t.event(conn, ticket_id, "routed", {"queue": verdict.queue, "rule": verdict.rule},
+            spool_id=spool_id)
+    if verdict.flags:
+        t.event(conn, ticket_id, "flagged", dict(verdict.reasons), spool_id=spool_id)
+    if verdict.linked_to is not None:
+        t.event(conn, ticket_id, "linked", {"to": verdict.linked_to}, spool_id=spool_id)
+    return ticket_id

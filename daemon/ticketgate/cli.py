@@ -1,0 +1,229 @@
+"""The `ticketgate` command: serve, inject, and the admin's tickets/spool/rules commands.
+
+Exit codes follow sysexits: 0 ok, 64 usage, 65 bad data, 67 unknown user, 75 temporary
+failure, 78 bad configuration. Every listing takes --json (one JSON object per line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, exits
+from .config import Settings, load_settings
+from .log import configure
+from .rules import Rules, load_rules
+from .yamlsource import ConfigError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config or os.environ.get("TICKETGATE_CONFIG")
+    return load_settings(Path(path) if path else None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .daemon import Daemon
+
+    settings = _settings(args)
+    configure(settings.log_format)
+    daemon = Daemon(settings, spool_only=args.spool_only)
+    asyncio.run(daemon.run())
+    return exits.OK
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .store import spool as spool_rows
+
+    settings = _settings(args)
+    rules = load_rules(settings.rules_dir)
+    unknown = [r for r in args.rcpt if not rules.is_function_address(r)]
+    if unknown:
+        print(f"ticketgate inject: not a function address: {', '.join(unknown)}", file=sys.stderr)
+        return exits.NOUSER
+    raw = sys.stdin.buffer.read(settings.max_message_size + 1)
+    if len(raw) > settings.max_message_size:
+        print(f"ticketgate inject: message larger than {settings.max_message_size} bytes",
+              file=sys.stderr)
+        return exits.DATAERR
+    try:
+        with Store(settings.database) as store:
+            spool_id = store.writer.call(
+                lambda c: spool_rows.insert(
+                    c, raw=raw, mail_from=args.sender, rcpt_to=tuple(args.rcpt), peer="inject",
+                    protocol="inject",
+                )
+            )
+    except Exception as exc:  # any storage problem: the MTA must keep the mail and retry
+        print(f"ticketgate inject: temporary failure: {exc}", file=sys.stderr)
+        return exits.TEMPFAIL
+    print(f"queued as S{spool_id}")
+    return exits.OK
+
+
+def _view(settings: Settings):  # type: ignore[no-untyped-def]
+    from .store import open_readonly
+
+    return open_readonly(settings.database)
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from . import views
+
+    settings = _settings(args)
+    view = _view(settings)
+    if args.tickets_cmd == "list":
+        views.list_tickets(view, tag=settings.ticket_tag, queue=args.queue, status=args.status,
+                           limit=args.limit, as_json=args.json)
+        return exits.OK
+    number = views.parse_code(args.code, settings.ticket_tag)
+    if number is None:
+        print(f"ticketgate: not a ticket code: {args.code!r}", file=sys.stderr)
+        return exits.USAGE
+    history = views.ticket_history(view, number)
+    if history is None:
+        print(f"ticketgate: no ticket #{number}", file=sys.stderr)
+        return exits.DATAERR
+    if args.json:
+        print(json.dumps(history, ensure_ascii=False, indent=2))
+    else:
+        views.show_ticket(history, tag=settings.ticket_tag)
+    return exits.OK
+
+
+def cmd_spool(args: argparse.Namespace) -> int:
+    from . import views
+
+    settings = _settings(args)
+    if args.spool_cmd == "list":
+        views.list_spool(_view(settings), state=args.state, limit=args.limit, as_json=args.json)
+        return exits.OK
+    return _retry(settings, args.id.lstrip("Ss"), as_json=args.json)
+
+
+def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
+    from .store import Store
+    from .store import spool as spool_rows
+    from .worker import process_row
+
+    if not spool_id_text.isdigit():
+        print(f"ticketgate: not a spool id: {spool_id_text!r}", file=sys.stderr)
+        return exits.USAGE
+    spool_id = int(spool_id_text)
+    rules = load_rules(settings.rules_dir)
+    with Store(settings.database) as store:
+        released = store.writer.call(lambda c: spool_rows.release(c, spool_id))
+        if not released:
+            print(f"ticketgate: spool row S{spool_id} is not held", file=sys.stderr)
+            return exits.DATAERR
+        outcome = process_row(store, settings, rules, spool_id)
+    if as_json:
+        print(json.dumps(outcome.__dict__))
+    elif outcome.state == "held":
+        print(f"S{spool_id} held again: {outcome.error}")
+    else:
+        print(f"S{spool_id} {outcome.state}: {outcome.action or ''} ticket {outcome.ticket_id}")
+    return exits.OK if outcome.state in ("done", "skipped") else exits.DATAERR
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        rules: Rules = load_rules(settings.rules_dir)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return exits.DATAERR
+    addresses = len(rules.function_addresses)
+    print(f"{settings.rules_dir}: ok, {len(rules.queues)} queues, {addresses} function addresses")
+    return exits.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="settings file (default: $TICKETGATE_CONFIG, else the embedded "
+                             "default: SMTP on 127.0.0.1:2525, data under ./var)")
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many rows")
+
+    parser = argparse.ArgumentParser(
+        prog="ticketgate", parents=[common],
+        description="A mail daemon that turns mail to a helpdesk's function addresses into "
+                    "tickets.",
+    )
+    parser.add_argument("--version", action="version", version=f"ticketgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", parents=[common], help="run the SMTP/LMTP daemon")
+    p.add_argument("--spool-only", action="store_true",
+                   help="accept and spool mail but run no pipeline (maintenance); the spooled "
+                        "mail is processed at the next normal start")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("inject", parents=[common],
+                       help="spool one message from standard input (for an MTA's pipe)")
+    p.add_argument("--rcpt", action="append", required=True, metavar="ADDR",
+                   help="envelope recipient: a function address (repeatable)")
+    p.add_argument("--from", dest="sender", default="", metavar="ADDR",
+                   help="envelope sender (empty for a null sender)")
+    p.set_defaults(func=cmd_inject)
+
+    p = sub.add_parser("tickets", parents=[common], help="list and show tickets")
+    tsub = p.add_subparsers(dest="tickets_cmd", required=True, metavar="ACTION")
+    q = tsub.add_parser("list", parents=[common, listing], help="list tickets, newest first")
+    q.add_argument("--queue")
+    q.add_argument("--status")
+    q = tsub.add_parser("show", parents=[common], help="a ticket with its messages and events")
+    q.add_argument("code", help="ticket code: 'DDG #12', '[DDG #12]' or 12")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tickets)
+
+    p = sub.add_parser("spool", parents=[common], help="inspect the spool, retry held messages")
+    ssub = p.add_subparsers(dest="spool_cmd", required=True, metavar="ACTION")
+    q = ssub.add_parser("list", parents=[common, listing], help="list spool rows, newest first")
+    q.add_argument("--state", choices=["new", "done", "held"])
+    q = ssub.add_parser("retry", parents=[common], help="run a held message through again")
+    q.add_argument("id", help="spool id, e.g. 42 or S42")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spool)
+
+    p = sub.add_parser("rules", parents=[common], help="check the rules")
+    rsub = p.add_subparsers(dest="rules_cmd", required=True, metavar="ACTION")
+    rsub.add_parser("check", parents=[common], help="validate every rules file")
+    p.set_defaults(func=cmd_rules)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors; sysexits says 64
+        return exits.USAGE if exc.code else exits.OK
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return exits.CONFIG
+    except KeyboardInterrupt:
+        return exits.OK
+    except Exception as exc:
+        from .store import StorageError
+
+        if isinstance(exc, StorageError):
+            print(f"ticketgate: {exc}", file=sys.stderr)
+            return exits.TEMPFAIL
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Settings: one YAML file, validated at start, with every error at file:line:col.
+
+With no file, the embedded default serves a local trial: SMTP on 127.0.0.1:2525, SQLite and a
+Maildir of outgoing mail under ./var/, rules and templates from ./rules and ./templates.
+Relative paths in a settings file are taken relative to that file's directory, so
+`serve --config /etc/ticketgate/ticketgate.yaml` finds everything where the file says.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .validation import load_schema, validate
+from .yamlsource import ConfigError, Position, SourceError, load_file
+
+DEFAULT_SIZE = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Listener:
+    """An address a server listens on."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How rendered mail leaves: into a Maildir (local use) or through an SMTP smarthost."""
+
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: Path = Path("var/maildir")
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+    timeout: float = 30.0
+    concurrency: int = 4
+    give_up_after: float = 5 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the daemon reads from its settings file, with defaults filled in."""
+
+    source: Path | None = None
+    instance: str = field(default_factory=socket.getfqdn)
+    smtp: Listener | None = Listener("127.0.0.1", 2525)
+    lmtp: Listener | None = None
+    max_message_size: int = DEFAULT_SIZE
+    max_recipients: int = 100
+    max_connections: int = 256
+    timeout: float = 300.0
+    database: Path = Path("var/ticketgate.db")
+    rules_dir: Path = Path("rules")
+    templates_dir: Path = Path("templates")
+    ticket_tag: str = "DDG"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    delivery: Delivery = field(default_factory=Delivery)
+
+
+def _listener(value: Any, default_host: str = "127.0.0.1") -> Listener | None:
+    if value is None:
+        return None
+    return Listener(str(value.get("host", default_host)), int(value["port"]))
+
+
+def _path(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def default_settings(base: Path | None = None) -> Settings:
+    """The embedded default, with paths relative to `base` (the current directory)."""
+    base = base or Path.cwd()
+    return Settings(
+        database=base / "var/ticketgate.db",
+        rules_dir=base / "rules",
+        templates_dir=base / "templates",
+        delivery=Delivery(maildir=base / "var/maildir"),
+    )
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load and validate settings; raise ConfigError (exit 78 in the CLI) when invalid."""
+    if path is None:
+        return default_settings()
+    if not path.is_file():
+        raise ConfigError([SourceError(Position(str(path), 1, 1), "settings file not found")])
+    doc = load_file(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([doc.error((), "settings must be a mapping")])
+    errors = validate(doc, load_schema("settings"))
+    if errors:
+        raise ConfigError(errors)
+    base = path.resolve().parent
+    d = data.get("delivery") or {}
+    defaults = Delivery()
+    delivery = Delivery(
+        transport=d.get("transport", defaults.transport),
+        maildir=_path(base, d.get("maildir", "var/maildir")),
+        host=d.get("host", defaults.host),
+        port=int(d.get("port", defaults.port)),
+        starttls=bool(d.get("starttls", defaults.starttls)),
+        username=d.get("username"),
+        password_file=_path(base, d["password_file"]) if d.get("password_file") else None,
+        timeout=float(d.get("timeout", defaults.timeout)),
+        concurrency=int(d.get("concurrency", defaults.concurrency)),
+        give_up_after=float(d.get("give_up_after", defaults.give_up_after)),
+    )
+    plain = Settings()
+    return Settings(
+        source=path.resolve(),
+        instance=data.get("instance", plain.instance),
+        smtp=_listener(data["smtp"]) if "smtp" in data else plain.smtp,
+        lmtp=_listener(data.get("lmtp")),
+        max_message_size=int(data.get("max_message_size", DEFAULT_SIZE)),
+        max_recipients=int(data.get("max_recipients", plain.max_recipients)),
+        max_connections=int(data.get("max_connections", plain.max_connections)),
+        timeout=float(data.get("timeout", plain.timeout)),
+        database=_path(base, data.get("database", "var/ticketgate.db")),
+        rules_dir=_path(base, data.get("rules_dir", "rules")),
+        templates_dir=_path(base, data.get("templates_dir", "templates")),
+        ticket_tag=data.get("ticket_tag", plain.ticket_tag),
+        log_format=data.get("log_format", plain.log_format),
+        delivery=delivery,
+    )

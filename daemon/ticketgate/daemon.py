@@ -1,0 +1,130 @@
+"""The running daemon: store, pipeline worker and SMTP/LMTP listeners, with reload and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from .apply import ApplyOptions
+from .config import Settings
+from .notify import sd_notify
+from .rules import Rules, load_rules
+from .smtp import Sessions, SpoolHandler, start_server
+from .store import Store
+from .worker import Worker
+from .yamlsource import ConfigError
+
+log = structlog.get_logger("ticketgate.daemon")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Where a listener ended up (port 0 in the settings picks a free port)."""
+
+    protocol: str
+    host: str
+    port: int
+
+
+class Daemon:
+    """Composes the parts; `run()` serves until SIGTERM/SIGINT, SIGHUP reloads the rules."""
+
+    def __init__(
+        self, settings: Settings, *, shutdown_grace: float = 30.0, spool_only: bool = False
+    ) -> None:
+        self.settings = settings
+        self.spool_only = spool_only
+        self.shutdown_grace = shutdown_grace
+        self._rules: Rules = load_rules(settings.rules_dir)
+        self.store = Store(settings.database)
+        self.worker = Worker(self.store, settings, self.rules, self.apply_options)
+        self.sessions = Sessions(settings.max_connections)
+        self.servers: list[asyncio.Server] = []
+        self.bound: list[Bound] = []
+        self._stop: asyncio.Event | None = None
+        self.ready = threading.Event()
+
+    def rules(self) -> Rules:
+        return self._rules
+
+    def apply_options(self) -> ApplyOptions:
+        return ApplyOptions()
+
+    def reload(self) -> bool:
+        """Load the rules again; invalid new rules are refused and the old ones kept."""
+        try:
+            rules = load_rules(self.settings.rules_dir)
+        except ConfigError as exc:
+            for error in exc.errors:
+                log.error("reload_refused", error=str(error))
+            return False
+        self._rules = rules
+        log.info("rules_reloaded", queues=len(rules.queues))
+        return True
+
+    async def start(self) -> None:
+        self.store.open()
+        if self.spool_only:
+            log.warning("spool_only", detail="accepting and spooling mail; the pipeline is off")
+        else:
+            self.worker.start()
+        listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
+        for protocol, listener in listeners:
+            if listener is None:
+                continue
+            handler = SpoolHandler(
+                settings=self.settings,
+                rules=self.rules,
+                store=self.store,
+                on_spooled=lambda _id: self.worker.wake(),
+                protocol=protocol,
+            )
+            server = await start_server(
+                protocol=protocol, host=listener.host, port=listener.port, handler=handler,
+                settings=self.settings, sessions=self.sessions,
+            )
+            self.servers.append(server)
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                self.bound.append(Bound(protocol, host, port))
+                log.info("listening", protocol=protocol, host=host, port=port)
+        sd_notify("READY=1")
+        self.ready.set()
+
+    async def run(self) -> None:
+        """Serve until stopped; install signal handlers when on the main thread."""
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+            loop.add_signal_handler(signal.SIGINT, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self.start()
+        await self._stop.wait()
+        await self.shutdown()
+
+    def request_stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Thread-safe stop, for tests that run the daemon in a thread."""
+        if self._stop is not None:
+            loop.call_soon_threadsafe(self._stop.set)
+
+    async def shutdown(self) -> None:
+        """Refuse new sessions with 421, let those in flight finish, flush the writer."""
+        sd_notify("STOPPING=1")
+        log.info("shutting_down", sessions=self.sessions.active)
+        self.sessions.draining = True
+        finished = await self.sessions.wait_idle(self.shutdown_grace)
+        if not finished:
+            log.warning("sessions_cut_off", sessions=self.sessions.active)
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed() if finished else None
+        if not self.spool_only:
+            await asyncio.to_thread(self.worker.stop)
+        await asyncio.to_thread(self.store.close)
+        log.info("stopped")

@@ -1,0 +1,44 @@
+"""The pipeline: stages run in a declared order, each a pure function of message and context.
+
+As in Mailman 3, the order is data. A stage is a module with `name`, `description` and
+`process(message, context) -> message`; it adds to the verdict and does no I/O of its own
+beyond reads through the context's store view. The same code serves the daemon's worker and
+`ticketgate rules test`, which runs it without storing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from . import code, decide, parse, route
+from .model import Context, Envelope, Message, Verdict
+
+PIPELINE: tuple[str, ...] = ("parse", "code", "route", "decide")
+
+STAGES: dict[str, ModuleType] = {m.name: m for m in (parse, code, route, decide)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str
+    process: Callable[[Message, Context], Message]
+
+
+def stages(order: Sequence[str] = PIPELINE) -> tuple[Stage, ...]:
+    """The stages named in `order`; an unknown name is a programming error."""
+    return tuple(
+        Stage(STAGES[n].name, STAGES[n].description, STAGES[n].process) for n in order
+    )
+
+
+def run(message: Message, context: Context, order: Sequence[str] = PIPELINE) -> Message:
+    """Run every stage in order; the result carries the final verdict."""
+    for stage in stages(order):
+        message = stage.process(message, context)
+    return message
+
+
+__all__ = ["PIPELINE", "Context", "Envelope", "Message", "Stage", "Verdict", "run", "stages"]

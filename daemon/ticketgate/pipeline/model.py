@@ -1,0 +1,100 @@
+"""What flows through the pipeline: the message, the verdict it accumulates, the context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..mail import ParsedMail
+    from ..rules import Rules
+    from ..store.reads import StoreView
+
+Action = Literal["new_ticket", "followup", "duplicate", "event", "hold", "drop"]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The SMTP envelope of a spooled delivery."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    peer: str = ""
+    received_at: float = 0.0
+    spool_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the stages decided about one message; stored with it and shown by `rules test`."""
+
+    action: Action = "new_ticket"
+    automail: str | None = None
+    duplicate_of: int | None = None
+    ticket_code: int | None = None  # the number of a code found in the subject
+    threaded_by: str | None = None  # "subject" or "headers"
+    followup_of: int | None = None
+    linked_to: int | None = None
+    flags: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, str], ...] = ()  # (flag, why)
+    queue: str | None = None
+    function_addresses: tuple[str, ...] = ()
+    rule: str | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    acknowledgement: str | None = None
+    notify: tuple[str, ...] = ()
+    hold_reason: str | None = None
+    notes: tuple[tuple[str, str], ...] = ()  # (stage, explanation), in order
+
+    def note(self, stage: str, text: str, **changes: Any) -> Verdict:
+        """A copy with `changes` applied and the explanation appended."""
+        return replace(self, notes=(*self.notes, (stage, text)), **changes)
+
+    def with_flag(self, flag: str, why: str, stage: str) -> Verdict:
+        if flag in self.flags:
+            return self
+        return self.note(
+            stage,
+            f"flagged {flag}: {why}",
+            flags=(*self.flags, flag),
+            reasons=(*self.reasons, (flag, why)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reasons"] = dict(self.reasons)
+        data["notes"] = [list(n) for n in self.notes]
+        return data
+
+
+@dataclass(frozen=True)
+class Context:
+    """Read-only surroundings of a stage: settings, rules and a view of the store."""
+
+    settings: Settings
+    rules: Rules
+    view: StoreView
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One spooled message on its way through the stages."""
+
+    raw: bytes
+    envelope: Envelope
+    mail: ParsedMail | None = None
+    message_id: str = ""  # the Message-ID used for storage (derived when the mail has none)
+    verdict: Verdict = field(default_factory=Verdict)
+
+    def evolve(self, **changes: Any) -> Message:
+        return replace(self, **changes)
+
+    @property
+    def parsed(self) -> ParsedMail:
+        """The parsed mail; stages after `parse` may rely on it."""
+        assert self.mail is not None, "the parse stage must run first"
+        return self.mail

@@ -1,0 +1,204 @@
+"""The SMTP and LMTP front: RCPT policy, size limit, and 250 only after a durable spool commit.
+
+aiosmtpd does the protocol. The handler accepts RCPT only for function addresses (so the
+daemon is never a relay), writes the raw bytes and envelope to the spool through the single
+writer, and answers 250 once that commit has returned; any storage failure answers 451 so
+the client keeps the message and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from .config import Settings
+from .rules import Rules
+from .store import Store
+from .store import spool as spool_rows
+
+log = structlog.get_logger("ticketgate.smtp")
+
+# aiosmtpd's own replies carry no enhanced status codes (RFC 3463); MTAs log and act on them.
+_ENHANCED = {
+    "552 Error: Too much mail data": "552 5.3.4 Message too big for this helpdesk",
+    "552 Error: message size exceeds fixed maximum message size":
+        "552 5.3.4 Message size exceeds the fixed maximum",
+    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long (RFC 5321 4.5.3.1.6)",
+    "500 Error: line too long": "500 5.5.2 Line too long",
+    "503 Error: need MAIL command": "503 5.5.1 Need MAIL command first",
+    "503 Error: need RCPT command": "503 5.5.1 Need RCPT command first",
+    "503 Error: nested MAIL command": "503 5.5.1 Nested MAIL command",
+    "503 Error: send HELO first": "503 5.5.1 Send EHLO or HELO first",
+    "554 Command refused due to lack of security": "554 5.7.0 Command refused",
+}
+TEMPFAIL = "451 4.3.0 Temporary local problem storing the message; try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+TOO_BUSY = "421 4.7.0 Too many connections, try again later"
+
+
+class Sessions:
+    """Counts open sessions, for the connection limit and for a graceful shutdown."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def opened(self) -> None:
+        self.active += 1
+        self._idle.clear()
+
+    def closed(self) -> None:
+        self.active -= 1
+        if self.active <= 0:
+            self.active = 0
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+class _Limited:
+    """Behaviour shared by our SMTP and LMTP: enhanced codes, connection limits, draining."""
+
+    sessions: Sessions
+
+    def _refusal(self) -> str | None:
+        if self.sessions.draining:
+            return SHUTTING_DOWN
+        if self.sessions.active >= self.sessions.limit:
+            return TOO_BUSY
+        return None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._refusal_status = self._refusal()
+        if self._refusal_status is None:
+            self.sessions.opened()
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refusal_status is None:
+            self.sessions.closed()
+        super().connection_lost(error)  # type: ignore[misc]
+
+    async def _handle_client(self) -> None:
+        # A refused client gets its 421 in place of the greeting, then the door closes.
+        if self._refusal_status is not None:
+            await super().push(self._refusal_status)  # type: ignore[misc]
+            self.transport.close()  # type: ignore[attr-defined]
+            return
+        await super()._handle_client()  # type: ignore[misc]
+
+    async def push(self, status: str) -> None:
+        await super().push(_ENHANCED.get(status, status))  # type: ignore[misc]
+
+
+class GateSMTP(_Limited, SMTP):
+    def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
+        self.sessions = sessions
+        super().__init__(handler, **kwargs)
+
+
+class GateLMTP(_Limited, LMTP):
+    def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
+        self.sessions = sessions
+        super().__init__(handler, **kwargs)
+
+
+class SpoolHandler:
+    """aiosmtpd handler: RCPT policy and durable spooling of DATA."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        rules: Callable[[], Rules],
+        store: Store,
+        on_spooled: Callable[[int], None] = lambda _id: None,
+        protocol: str = "smtp",
+    ) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.store = store
+        self.on_spooled = on_spooled
+        self.protocol = protocol
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if not self.rules().is_function_address(address):
+            log.info("rcpt_refused", rcpt=address, peer=str(session.peer))
+            return f"550 5.1.1 <{address}>: not a function address of this helpdesk"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        rcpts = tuple(envelope.rcpt_tos)
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        mail_from = envelope.mail_from or ""
+        received = time.time()
+        try:
+            spool_id = await self.store.writer.run(
+                lambda c: spool_rows.insert(
+                    c, raw=raw, mail_from=mail_from, rcpt_to=rcpts, peer=peer,
+                    protocol=self.protocol, received_at=received,
+                )
+            )
+        except Exception as exc:
+            log.error("spool_failed", error=str(exc), peer=peer, size=len(raw))
+            return self._per_recipient(TEMPFAIL, len(rcpts))
+        log.info("message_spooled", spool_id=spool_id, size=len(raw), rcpt=list(rcpts))
+        self.on_spooled(spool_id)
+        return self._per_recipient(f"250 2.0.0 queued as S{spool_id}", len(rcpts))
+
+    def _per_recipient(self, status: str, count: int) -> str:
+        # LMTP answers once per accepted recipient; the spool row is shared, so all agree.
+        if self.protocol == "lmtp":
+            return "\r\n".join([status] * max(count, 1))
+        return status
+
+
+async def start_server(
+    *,
+    protocol: str,
+    host: str,
+    port: int,
+    handler: SpoolHandler,
+    settings: Settings,
+    sessions: Sessions,
+) -> asyncio.Server:
+    """Listen for SMTP or LMTP on host:port (port 0 picks a free one)."""
+    cls = GateLMTP if protocol == "lmtp" else GateSMTP
+    loop = asyncio.get_running_loop()
+
+    def factory() -> SMTP:
+        return cls(
+            handler,
+            sessions=sessions,
+            data_size_limit=settings.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.instance,
+            ident="ticketgate",
+            timeout=settings.timeout,
+            loop=loop,
+        )
+
+    return await loop.create_server(factory, host=host, port=port)

@@ -1,0 +1,161 @@
+"""The single writer: one thread owns the write connection and commits work in groups.
+
+Async code and other threads hand it functions of the connection and wait for the result.
+Every job in a group runs inside its own SAVEPOINT, so one failing job does not spoil the
+others, and the group is made durable by one COMMIT (one fsync under synchronous=FULL).
+A job's future resolves only after that COMMIT has returned: "done" means "on disk".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from .schema import tune
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+log = structlog.get_logger("ticketgate.store")
+
+
+class StorageError(Exception):
+    """The store could not durably commit; the caller must answer with a temporary failure."""
+
+
+@dataclass
+class _Work:
+    job: Job
+    future: Future[Any]
+
+
+_STOP = object()
+
+
+class Writer:
+    """Owns the write connection; see the module docstring."""
+
+    def __init__(self, path: Path, *, max_batch: int = 512) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ticketgate-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self._inode: int | None = None
+        self.commits = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish every job already submitted, then close the connection."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue `job`; its future holds the result once the group it ran in is committed."""
+        future: Future[T] = Future()
+        if not self._thread.is_alive():
+            future.set_exception(StorageError("the store is closed"))
+            return future
+        self._queue.put(_Work(job, future))
+        return future
+
+    def call(self, job: Callable[[sqlite3.Connection], T], timeout: float | None = None) -> T:
+        """Run `job` in the writer and wait for its commit (from any thread but the writer's)."""
+        return self.submit(job).result(timeout)
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` in the writer and await its commit without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        tune(conn)
+        self._inode = os.stat(self.path).st_ino
+        return conn
+
+    def _check_file(self) -> None:
+        # A database deleted or replaced under us would accept writes into an unlinked inode:
+        # refuse them, so nothing is acknowledged that a restart could not find.
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError as exc:
+            raise StorageError(f"database file is gone: {exc}") from exc
+        if inode != self._inode:
+            raise StorageError("database file was replaced under the running daemon")
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Work] = [first]  # type: ignore[list-item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            self._commit(batch)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _commit(self, batch: list[_Work]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            self._check_file()
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            for work in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((True, work.job(conn)))
+                    conn.execute("RELEASE job")
+                except Exception as exc:  # the job's own failure, reported to its caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except Exception as exc:
+            log.error("store_commit_failed", error=str(exc), jobs=len(batch))
+            self._reset()
+            failure = exc if isinstance(exc, StorageError) else StorageError(str(exc))
+            for work in batch:
+                work.future.set_exception(failure)
+            return
+        for work, (ok, value) in zip(batch, results, strict=True):
+            if ok:
+                work.future.set_result(value)
+            else:
+                work.future.set_exception(value)
+
+    def _reset(self) -> None:
+        # After a failed commit, start from a fresh connection: it also notices a database
+        # that was restored after being deleted.
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None

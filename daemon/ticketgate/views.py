@@ -1,0 +1,139 @@
+"""Read-only commands: list and show tickets and spool rows, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from typing import Any, TextIO
+
+from .pipeline.code import format_code
+from .store import StoreView
+from .store.reads import TICKET_COLUMNS, ticket_from_row
+
+
+def parse_code(text: str, tag: str) -> int | None:
+    """Accept `DDG #12`, `[DDG #12]`, `#12` or `12` (any case and spacing)."""
+    m = re.fullmatch(
+        r"\s*\[?\s*(?:" + re.escape(tag) + r")?\s*#?\s*(\d{1,18})\s*\]?\s*", text, re.IGNORECASE
+    )
+    return int(m.group(1)) if m else None
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _clean(text: str) -> str:
+    # Stored text is already decoded; keep terminals safe from escape sequences in mail.
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "?", text)
+
+
+def list_tickets(
+    view: StoreView, *, tag: str, queue: str | None, status: str | None, limit: int,
+    as_json: bool, out: TextIO = sys.stdout,
+) -> None:
+    where, args = [], []
+    if queue:
+        where.append("queue = ?")
+        args.append(queue)
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    sql = f"SELECT {TICKET_COLUMNS} FROM tickets"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?"
+    rows = [ticket_from_row(r) for r in view.conn.execute(sql, (*args, limit)).fetchall()]
+    if as_json:
+        for t in rows:
+            out.write(json.dumps({"code": format_code(t.id, tag), **t.__dict__},
+                                 ensure_ascii=False) + "\n")
+        return
+    for t in rows:
+        flags = f" [{', '.join(t.flags)}]" if t.flags else ""
+        out.write(
+            f"{format_code(t.id, tag):<12} {t.queue:<10} {t.status:<8} {_when(t.created_at)}  "
+            f"{_clean(t.requester)}  {_clean(t.subject)[:70]}{flags}\n"
+        )
+
+
+def ticket_history(view: StoreView, number: int) -> dict[str, Any] | None:
+    """The ticket with its messages and events, oldest first."""
+    row = view.conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?",
+                            (number,)).fetchone()
+    if row is None:
+        return None
+    ticket = ticket_from_row(row)
+    messages = [
+        dict(zip(("id", "direction", "message_id", "from", "to", "subject", "text", "verdict",
+                  "spool_id", "created_at"), m, strict=True))
+        for m in view.conn.execute(
+            "SELECT id, direction, message_id, from_address, to_addresses, subject, text,"
+            " verdict, spool_id, created_at FROM messages WHERE ticket_id = ? ORDER BY id",
+            (number,),
+        )
+    ]
+    for m in messages:
+        m["to"] = json.loads(m["to"])
+        m["verdict"] = json.loads(m["verdict"])
+    events = [
+        {"id": e[0], "at": e[1], "kind": e[2], "detail": json.loads(e[3]), "spool_id": e[4]}
+        for e in view.conn.execute(
+            "SELECT id, at, kind, detail, spool_id FROM events WHERE ticket_id = ? ORDER BY id",
+            (number,),
+        )
+    ]
+    participants = view.participants(number)
+    return {"ticket": ticket.__dict__, "participants": participants, "messages": messages,
+            "events": events}
+
+
+def show_ticket(history: dict[str, Any], *, tag: str, out: TextIO = sys.stdout) -> None:
+    t = history["ticket"]
+    out.write(f"{format_code(t['id'], tag)} {_clean(t['subject'])}\n")
+    out.write(f"  queue: {t['queue']}   status: {t['status']}   requester: {t['requester']}\n")
+    if t["flags"]:
+        out.write(f"  flags: {', '.join(t['flags'])}\n")
+    if t["linked_to"]:
+        out.write(f"  linked to: {format_code(t['linked_to'], tag)}\n")
+    out.write(f"  created: {_when(t['created_at'])}   updated: {_when(t['updated_at'])}\n")
+    people = ", ".join(f"{a} ({r})" for a, r in sorted(history["participants"].items()))
+    out.write(f"  participants: {people}\n\n")
+    timeline: list[tuple[float, int, str]] = []
+    for m in history["messages"]:
+        arrow = "<-" if m["direction"] == "in" else "->"
+        body = "\n".join("    " + line for line in _clean(m["text"]).splitlines()) or "    "
+        timeline.append((m["created_at"], 0,
+                         f"{_when(m['created_at'])} {arrow} message from {m['from']}\n"
+                         f"    Subject: {_clean(m['subject'])}\n"
+                         f"    Message-ID: <{m['message_id']}>\n\n{body}\n"))
+    for e in history["events"]:
+        detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
+        timeline.append((e["at"], 1, f"{_when(e['at'])} event {e['kind']}  {_clean(detail)}\n"))
+    for _, _, text in sorted(timeline, key=lambda x: (x[0], x[1])):
+        out.write(text + "\n")
+
+
+def list_spool(view: StoreView, *, state: str | None, limit: int, as_json: bool,
+               out: TextIO = sys.stdout) -> None:
+    sql = "SELECT id, received_at, mail_from, rcpt_to, size, state, error FROM spool"
+    args: list[Any] = []
+    if state:
+        sql += " WHERE state = ?"
+        args.append(state)
+    sql += " ORDER BY id DESC LIMIT ?"
+    for r in view.conn.execute(sql, (*args, limit)).fetchall():
+        item = dict(zip(("id", "received_at", "mail_from", "rcpt_to", "size", "state", "error"),
+                        r, strict=True))
+        item["rcpt_to"] = json.loads(item["rcpt_to"])
+        if as_json:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        else:
+            err = f"  {item['error'].splitlines()[0]}" if item["error"] else ""
+            out.write(f"S{item['id']:<8} {item['state']:<5} {_when(item['received_at'])}  "
+                      f"{item['size']:>8}  <{item['mail_from']}> -> "
+                      f"{', '.join(item['rcpt_to'])}{err}\n")

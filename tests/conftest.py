@@ -1,0 +1,135 @@
+"""Shared fixtures: a site (settings + rules in a temp dir), a daemon on an ephemeral port."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import shutil
+import smtplib
+import sys
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+
+from ticketgate.config import Settings, load_settings
+from ticketgate.daemon import Daemon
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPORA = SHARED / "corpora"
+DATASETS = SHARED / "datasets"
+
+
+def write_site(root: Path, extra: str = "") -> Path:
+    """Settings on ephemeral ports with everything under `root`; returns the settings file."""
+    shutil.copytree(REPO / "rules", root / "rules", symlinks=False,
+                    ignore=shutil.ignore_patterns("schema"))
+    if (REPO / "templates").is_dir():
+        shutil.copytree(REPO / "templates", root / "templates")
+    path = root / "ticketgate.yaml"
+    path.write_text(
+        "instance: gate.test.invalid\n"
+        "smtp: {host: 127.0.0.1, port: 0}\n"
+        "database: var/ticketgate.db\n"
+        "log_format: json\n"
+        "delivery: {transport: maildir, maildir: var/maildir}\n" + extra
+    )
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return write_site(tmp_path)
+
+
+@pytest.fixture
+def settings(site: Path) -> Settings:
+    return load_settings(site)
+
+
+class Running:
+    """A Daemon serving in a background thread with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.daemon = Daemon(settings, shutdown_grace=5.0)
+        self.loop = asyncio.new_event_loop()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+        if not self.daemon.ready.wait(15):
+            raise RuntimeError(f"daemon did not start: {self.error}")
+
+    def _main(self) -> None:
+        try:
+            self.loop.run_until_complete(self.daemon.run())
+        except BaseException as exc:
+            self.error = exc
+            self.daemon.ready.set()
+
+    def port(self, protocol: str = "smtp") -> int:
+        return next(b.port for b in self.daemon.bound if b.protocol == protocol)
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.daemon.store
+
+    def drain(self) -> None:
+        assert self.daemon.worker.wait_idle(30), "worker did not drain the spool"
+
+    def stop(self) -> None:
+        self.daemon.request_stop(self.loop)
+        self.thread.join(30)
+
+
+@pytest.fixture
+def running(settings: Settings) -> Iterator[Running]:
+    r = Running(settings)
+    yield r
+    r.stop()
+
+
+def make_mail(
+    subject: str = "Min dator surrar",
+    body: str = "Hej,\nmin dator surrar högt sedan i morse.\nMvh Kim",
+    *,
+    sender: str = "Kim Student <kim@example.org>",
+    to: str = "helpdesk@example.org",
+    cc: str | None = None,
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    charset: str = "utf-8",
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id or make_msgid(domain="client.test.invalid")
+    for k, v in (headers or {}).items():
+        msg[k] = v
+    msg.set_content(body, charset=charset)
+    return msg.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as on the wire
+
+
+def send(port: int, raw: bytes, *, mail_from: str = "kim@example.org",
+         rcpt: str | list[str] = "helpdesk@example.org") -> dict[str, tuple[int, bytes]]:
+    """Send with smtplib; returns refused recipients (raises on a DATA refusal)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        return client.sendmail(mail_from, rcpt, raw)
+
+
+def message_id_of(raw: bytes) -> str:
+    for line in raw.splitlines():
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().strip(b"<>").decode()
+    raise AssertionError("no Message-ID")
+
+
+def ticketgate_cmd() -> list[str]:
+    return [sys.executable, "-m", "ticketgate.cli"]
