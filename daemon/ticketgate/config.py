@@ -43,6 +43,42 @@ class Delivery:
     give_up_after: float = 5 * 24 * 3600.0
 
 
+DEFAULT_NEVER_TO = (
+    "mailer-daemon@*",
+    "postmaster@*",
+    "*noreply*",
+    "*no-reply*",
+    "*donotreply*",
+    "*do-not-reply*",
+    "bounce*@*",
+    "*-bounces@*",
+    "*-request@*",
+    "listserv@*",
+    "majordomo@*",
+)
+
+
+@dataclass(frozen=True)
+class Acknowledgements:
+    """What is answered, in which languages, and how often one recipient may be written to."""
+
+    languages: tuple[str, ...] = ("sv", "en")
+    on_followup: bool = False
+    never_to: tuple[str, ...] = DEFAULT_NEVER_TO
+    per_hour: int = 5
+    per_day: int = 20
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Knobs of the stages that are site policy rather than rules."""
+
+    resend_window: float = 7 * 24 * 3600.0
+    resend_similarity: float = 0.9
+    foreign_code: Literal["new_ticket", "followup", "hold"] = "new_ticket"
+    institutional_domains: tuple[str, ...] = ("example.org",)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the daemon reads from its settings file, with defaults filled in."""
@@ -61,6 +97,8 @@ class Settings:
     ticket_tag: str = "DDG"
     log_format: Literal["auto", "json", "console"] = "auto"
     delivery: Delivery = field(default_factory=Delivery)
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
 
 def _listener(value: Any, default_host: str = "127.0.0.1") -> Listener | None:
@@ -113,6 +151,26 @@ def load_settings(path: Path | None) -> Settings:
         concurrency=int(d.get("concurrency", defaults.concurrency)),
         give_up_after=float(d.get("give_up_after", defaults.give_up_after)),
     )
+    a = data.get("acknowledgements") or {}
+    ack_defaults = Acknowledgements()
+    acknowledgements = Acknowledgements(
+        languages=tuple(a.get("languages", ack_defaults.languages)),
+        on_followup=bool(a.get("on_followup", ack_defaults.on_followup)),
+        never_to=tuple(s.lower() for s in a.get("never_to", ack_defaults.never_to)),
+        per_hour=int(a.get("per_hour", ack_defaults.per_hour)),
+        per_day=int(a.get("per_day", ack_defaults.per_day)),
+    )
+    p = data.get("pipeline") or {}
+    pipe_defaults = PipelineSettings()
+    pipeline = PipelineSettings(
+        resend_window=float(p.get("resend_window", pipe_defaults.resend_window)),
+        resend_similarity=float(p.get("resend_similarity", pipe_defaults.resend_similarity)),
+        foreign_code=p.get("foreign_code", pipe_defaults.foreign_code),
+        institutional_domains=tuple(
+            d.lower().lstrip(".")
+            for d in p.get("institutional_domains", pipe_defaults.institutional_domains)
+        ),
+    )
     plain = Settings()
     return Settings(
         source=path.resolve(),
@@ -129,4 +187,6 @@ def load_settings(path: Path | None) -> Settings:
         ticket_tag=data.get("ticket_tag", plain.ticket_tag),
         log_format=data.get("log_format", plain.log_format),
         delivery=delivery,
+        acknowledgements=acknowledgements,
+        pipeline=pipeline,
     )
