@@ -1,0 +1,122 @@
+"""private_address and missing_computer_name: can the helpdesk tell who and what the mail is about?
+
+From a student or work address the helpdesk looks the requester up; from a private address it
+needs at least the username. A mail about a specific computer needs that computer's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.utils import parseaddr
+
+from .lexicon import Lexicon
+from .text import normalise, strip_subject, tokenize
+
+
+def _cue_candidate(
+    tokens: list[str], end: int, lexicon: Lexicon, *, letters_ok: bool
+) -> str | None:
+    """The name standing after a cue word that ends at `end`, if any.
+
+    Copulas and colons ("är", "is", ":") may stand between; then the candidate may be letters
+    only when `letters_ok` ("användarnamn är kim"). Further away, within name_cue_distance, only a
+    candidate with a digit counts ("my username at the library is ab12") so that ordinary words
+    ("mitt användarnamn är inte aktivt") are never taken for names.
+    """
+    only_copulas = True
+    for i in range(end, min(len(tokens), end + lexicon.name_cue_distance + 1)):
+        token = tokens[i]
+        has_digit = any(ch.isdigit() for ch in token)
+        if lexicon.states.word(token):
+            continue
+        name_like = lexicon.username.fullmatch(token) and not lexicon.filler.word(token)
+        if name_like and (has_digit or (letters_ok and only_copulas)):
+            return token
+        only_copulas = False
+    return None
+
+
+def find_username(text: str, lexicon: Lexicon) -> str | None:
+    """The username given in `text`: after a cue word, or any id matching username_ids."""
+    tokens = tokenize(text)
+    for _, end in lexicon.username_cues.find(tokens):
+        found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
+        if found:
+            return found
+    for pattern in lexicon.username_ids:
+        m = pattern.search(normalise(text))
+        if m:
+            return m.group(0).lower()
+    return None
+
+
+def _domain(sender: str | None) -> str | None:
+    _, address = parseaddr(sender or "")
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return None
+    return _normalise_domain(domain)
+
+
+def _normalise_domain(domain: str) -> str:
+    domain = domain.strip().strip(".").lstrip("@").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def private_address(
+    sender: str | None,
+    new_text: str,
+    lexicon: Lexicon,
+    institutional_domains: Sequence[str],
+) -> tuple[bool, str | None]:
+    """Return (flag, username): flag is True when the sender's domain is not institutional and
+    the text gives no username; username is the one found in the text, or None.
+
+    A domain counts as institutional when it equals a configured domain or is a subdomain of
+    one (student.example.org under example.org). Without a usable sender address, or without
+    configured domains, nothing can be said and the flag is False.
+    """
+    username = find_username(new_text, lexicon)
+    domain = _domain(sender)
+    domains = [_normalise_domain(d) for d in institutional_domains if d.strip(" .@")]
+    if domain is None or not domains:
+        return False, username
+    inside = any(domain == d or domain.endswith("." + d) for d in domains)
+    return (not inside and username is None), username
+
+
+def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
+    """The computer name given in `text`: a computer_names match, or a name after a cue."""
+    plain = normalise(text)
+    for pattern in lexicon.computer_names:
+        m = pattern.search(plain)
+        if m:
+            return m.group(0)
+    tokens = tokenize(plain)
+    for _, end in lexicon.computer_name_cues.find(tokens):
+        found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
+        if found:
+            return found
+    return None
+
+
+def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
+    """Return None unless the mail is about a specific computer that it does not name.
+
+    "About a specific computer" means a computer word ("datorn", "min laptop", "my computer")
+    not introduced by an indefinite ("en ny dator", "a new laptop" need no name). The reason
+    quotes the mention: "mentions 'datorn' but names no computer".
+    """
+    text = strip_subject(subject) + "\n" + (new_text or "")
+    if find_computer_name(text, lexicon):
+        return None
+    tokens = tokenize(text)
+    for start, end in lexicon.computer_words.find(tokens):
+        before = tokens[max(0, start - 2) : start]
+        if any(lexicon.indefinites.word(t) for t in before):
+            continue
+        return f"mentions '{' '.join(tokens[start:end])}' but names no computer"
+    return None

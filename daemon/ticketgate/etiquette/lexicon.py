@@ -1,0 +1,253 @@
+"""The etiquette lexicon: every word list, pattern and threshold the heuristics use.
+
+It is loaded from the parsed YAML of rules/etiquette.yaml (one section per language; the
+heuristics use the union of all languages, since a mail does not say which language it is in).
+The package carries a copy of the shipped defaults (default.yaml) so that an installed package
+works without the repository.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from .text import Phrases
+
+# The per-language word lists, in the order the YAML documents them. Each is a list of words or
+# phrases (see Phrases); the meaning of each is documented in rules/etiquette.yaml.
+WORD_LISTS: tuple[str, ...] = (
+    "filler",
+    "greetings",
+    "closings",
+    "transitions_strong",
+    "transitions_weak",
+    "joiners",
+    "prepositions",
+    "determiners",
+    "requests",
+    "problems",
+    "steps",
+    "states",
+    "consequences",
+    "anaphora",
+    "quantifiers",
+    "matter_nouns",
+    "username_cues",
+    "computer_words",
+    "computer_name_cues",
+    "indefinites",
+)
+
+_THRESHOLDS: dict[str, int] = {
+    "vague_min_content_words": 1,
+    "multi_min_list_items": 2,
+    "multi_min_matters": 2,
+    "name_cue_distance": 4,
+}
+
+_DEFAULT_USERNAME = r"[a-z][a-z0-9._-]{0,30}[a-z0-9]"
+_TOP_KEYS = ("version", "thresholds", "patterns", "languages")
+_PATTERN_KEYS = ("username", "username_ids", "computer_names")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A kind of matter (printer, network, account, ...) and the words that name it."""
+
+    name: str
+    words: Phrases
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Word lists, patterns and thresholds of the etiquette heuristics (languages merged)."""
+
+    languages: tuple[str, ...]
+    filler: Phrases
+    greetings: Phrases
+    closings: Phrases
+    transitions_strong: Phrases
+    transitions_weak: Phrases
+    joiners: Phrases
+    prepositions: Phrases
+    determiners: Phrases
+    requests: Phrases
+    problems: Phrases
+    steps: Phrases
+    states: Phrases
+    consequences: Phrases
+    anaphora: Phrases
+    quantifiers: Phrases
+    matter_nouns: Phrases
+    username_cues: Phrases
+    computer_words: Phrases
+    computer_name_cues: Phrases
+    indefinites: Phrases
+    topics: tuple[Topic, ...]
+    username: re.Pattern[str]
+    username_ids: tuple[re.Pattern[str], ...]
+    computer_names: tuple[re.Pattern[str], ...]
+    inflections: tuple[str, ...] = ()
+    vague_min_content_words: int = 1
+    multi_min_list_items: int = 2
+    multi_min_matters: int = 2
+    name_cue_distance: int = 4
+
+    def topics_of(self, tokens: list[str]) -> frozenset[str]:
+        """Names of the topics whose words occur in `tokens`."""
+        return frozenset(t.name for t in self.topics if t.words.contains(tokens))
+
+
+def _fail(key: str, message: str) -> ValueError:
+    return ValueError(f"etiquette rules: {key}: {message}")
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(key, f"expected a mapping, got {type(value).__name__}")
+    for k in value:
+        if not isinstance(k, str):
+            raise _fail(key, f"keys must be strings, got {k!r}")
+    return value
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(key, f"expected a list of strings, got {type(value).__name__}")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise _fail(f"{key}[{i}]", f"expected a non-empty string, got {item!r}")
+        out.append(item.strip())
+    return out
+
+
+def _words(value: Any, key: str) -> list[str]:
+    """A list of word/phrase entries, each checked to contain a word (errors name the entry)."""
+    entries = _strings(value, key)
+    for i, entry in enumerate(entries):
+        try:
+            Phrases((entry,))
+        except ValueError as exc:
+            raise _fail(f"{key}[{i}]", str(exc)) from None
+    return entries
+
+
+def _phrases(entries: list[str], key: str) -> Phrases:
+    try:
+        return Phrases(tuple(dict.fromkeys(entries)))
+    except ValueError as exc:
+        raise _fail(key, str(exc)) from None
+
+
+def _regex(value: Any, key: str) -> re.Pattern[str]:
+    if not isinstance(value, str) or not value:
+        raise _fail(key, f"expected a regular expression string, got {value!r}")
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise _fail(key, f"invalid regular expression: {exc}") from None
+
+
+def _unknown(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for k in mapping:
+        if k not in allowed:
+            prefix = f"{where}." if where else ""
+            raise _fail(f"{prefix}{k}", f"unknown key (expected one of: {', '.join(allowed)})")
+
+
+def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
+    """Build a Lexicon from the parsed YAML mapping of rules/etiquette.yaml.
+
+    Raises ValueError naming the offending key ("languages.sv.filler[3]: ...") on unknown keys,
+    wrong types, empty entries, invalid regular expressions or out-of-range thresholds.
+    """
+    root = _mapping(data, "(top level)")
+    _unknown(root, _TOP_KEYS, "")
+    version = root.get("version", 1)
+    if version != 1:
+        raise _fail("version", f"unsupported version {version!r} (expected 1)")
+
+    thresholds = dict(_THRESHOLDS)
+    for k, v in _mapping(root.get("thresholds") or {}, "thresholds").items():
+        if k not in _THRESHOLDS:
+            _unknown({k: v}, tuple(_THRESHOLDS), "thresholds")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise _fail(f"thresholds.{k}", f"expected a positive integer, got {v!r}")
+        thresholds[k] = v
+
+    patterns = _mapping(root.get("patterns") or {}, "patterns")
+    _unknown(patterns, _PATTERN_KEYS, "patterns")
+    username = _regex(patterns.get("username", _DEFAULT_USERNAME), "patterns.username")
+    ids = tuple(
+        _regex(p, f"patterns.username_ids[{i}]")
+        for i, p in enumerate(_strings(patterns.get("username_ids"), "patterns.username_ids"))
+    )
+    names = tuple(
+        _regex(p, f"patterns.computer_names[{i}]")
+        for i, p in enumerate(_strings(patterns.get("computer_names"), "patterns.computer_names"))
+    )
+
+    if "languages" not in root:
+        raise _fail("languages", "missing (at least one language section is needed)")
+    languages = _mapping(root["languages"], "languages")
+    if not languages:
+        raise _fail("languages", "at least one language section is needed")
+    merged: dict[str, list[str]] = {name: [] for name in WORD_LISTS}
+    topic_words: dict[str, list[str]] = {}
+    suffixes: list[str] = []
+    for lang, section in languages.items():
+        where = f"languages.{lang}"
+        sec = _mapping(section or {}, where)
+        _unknown(sec, (*WORD_LISTS, "topics", "inflections"), where)
+        for name in WORD_LISTS:
+            merged[name] += _words(sec.get(name), f"{where}.{name}")
+        for i, suffix in enumerate(_strings(sec.get("inflections"), f"{where}.inflections")):
+            if not suffix.isalpha():
+                raise _fail(f"{where}.inflections[{i}]", f"expected letters only, got {suffix!r}")
+            suffixes.append(suffix.lower())
+        for topic, words in _mapping(sec.get("topics") or {}, f"{where}.topics").items():
+            topic_words.setdefault(topic, []).extend(_words(words, f"{where}.topics.{topic}"))
+
+    lists = {name: _phrases(merged[name], f"languages.*.{name}") for name in WORD_LISTS}
+    topics = tuple(
+        Topic(name, _phrases(words, f"languages.*.topics.{name}"))
+        for name, words in topic_words.items()
+        if words
+    )
+    fields: dict[str, Any] = {**lists, **thresholds}  # checked above, one by one
+    return Lexicon(
+        languages=tuple(languages),
+        topics=topics,
+        username=username,
+        username_ids=ids,
+        computer_names=names,
+        inflections=tuple(sorted(set(suffixes), key=lambda x: (-len(x), x))),
+        **fields,
+    )
+
+
+def parse_lexicon_yaml(text: str) -> Lexicon:
+    """Parse YAML text and load it (convenience for callers holding the file's content)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"etiquette rules: not valid YAML: {exc}") from None
+    return load_lexicon(data if data is not None else {})
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    """The shipped defaults (the package's copy of rules/etiquette.yaml), loaded once."""
+    text = (
+        resources.files("ticketgate.etiquette").joinpath("default.yaml").read_text(encoding="utf-8")
+    )
+    return parse_lexicon_yaml(text)

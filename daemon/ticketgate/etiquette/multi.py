@@ -1,0 +1,265 @@
+"""multi_issue: does one mail carry several unrelated matters?
+
+The helpdesk asks for one mail per matter: different matters go to different people and take
+different times, and the second one in a mail gets lost. One problem told with several symptoms,
+details or things already tried is still one matter.
+
+How the text is read:
+  - The new text is cut into clauses (see segment.py). Each clause is classed as an *issue*
+    (a request: "behöver", "could you"; or a problem: "fungerar inte", "blinks"; or a device
+    doing something: "skrivaren drar in flera papper") or a *detail* (something tried: "har
+    provat", "restarted"; a state: "datorn är ny", "jag kör Windows"; a modifier introduced by a
+    preposition; a consequence: "och kommer därför inte in"). A clause with no verb of its own
+    ("ny behörighet på passerkortet") continues an enumeration after an issue and is an issue
+    itself; after a detail it belongs to that detail.
+  - Each issue carries the topics it names (printer, network, account, ...; see the lexicon).
+    Issues that share a topic are the same matter. Issues about unrelated topics are several.
+  - Explicit transitions count too: strong ones ("en annan sak", "another thing", "passar på",
+    "separately") always open another matter; weak ones ("dessutom", "also") only when what
+    follows is a request or problem about a topic not seen before.
+  - A subject that announces several ("Några önskemål", "Two problems") counts when the body has
+    at least two issues; a subject that itself enumerates matters counts on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .lexicon import Lexicon
+from .segment import Block, blocks, clause_tokens, sentences
+from .text import strip_subject, tokenize
+
+# How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
+_WEAK_WINDOW = 4
+
+
+@dataclass
+class _Unit:
+    """One issue or detail: one or more clauses read as a whole."""
+
+    issue: bool
+    topics: set[str] = field(default_factory=set)
+    list_item: bool = False
+    in_subject: bool = False
+    strong: str | None = None
+    weak: str | None = None
+    words: list[str] = field(default_factory=list)
+
+
+def _phrase(tokens: list[str], start: int, end: int) -> str:
+    return " ".join(tokens[start:end])
+
+
+def _strip_transition(
+    tokens: list[str], lexicon: Lexicon
+) -> tuple[list[str], str | None, str | None]:
+    """Remove leading joiners and a transition; return (rest, strong phrase, weak phrase)."""
+    strong = weak = None
+    changed = True
+    while tokens and changed:
+        changed = False
+        n = lexicon.joiners.match_at(tokens, 0)
+        if n:
+            tokens, changed = tokens[n:], True
+            continue
+        n = lexicon.transitions_strong.match_at(tokens, 0)
+        if n:
+            strong = strong or _phrase(tokens, 0, n)
+            tokens, changed = tokens[n:], True
+            continue
+        n = lexicon.transitions_weak.match_at(tokens, 0)
+        if n:
+            weak = weak or _phrase(tokens, 0, n)
+            tokens, changed = tokens[n:], True
+    if tokens and weak is None:
+        for i in range(1, min(_WEAK_WINDOW, len(tokens))):
+            n = lexicon.transitions_weak.match_at(tokens, i)
+            if n:
+                # Taken out, so that "skulle också vilja" reads as the request "skulle vilja".
+                weak = _phrase(tokens, i, i + n)
+                tokens = tokens[:i] + tokens[i + n :]
+                break
+    return tokens, strong, weak
+
+
+def _starts_with_topic(tokens: list[str], lexicon: Lexicon) -> bool:
+    """True when the clause opens with a topic noun ("skrivaren ...", "the printer in ...")."""
+    i = 0
+    while i < len(tokens) and i < 3:
+        n = lexicon.determiners.match_at(tokens, i)
+        if not n:
+            break
+        i += n
+    return i < len(tokens) and any(t.words.match_at(tokens, i) for t in lexicon.topics)
+
+
+def _read_sentence(
+    clauses: list[list[str]],
+    lexicon: Lexicon,
+    units: list[_Unit],
+    *,
+    list_item: bool,
+    in_subject: bool,
+    pending: tuple[str | None, str | None],
+) -> tuple[str | None, str | None]:
+    """Class the clauses of one sentence, appending units; return a dangling transition."""
+    strong_carry, weak_carry = pending
+    current: _Unit | None = None
+    in_detail = False  # the clause before was a modifier folded into `current`
+    for raw in clauses:
+        joined = lexicon.joiners.match_at(raw, 0) > 0
+        tokens, strong, weak = _strip_transition(raw, lexicon)
+        strong, weak = strong or strong_carry, weak or weak_carry
+        if not tokens:
+            # "Also," / "Another thing:" alone: it applies to the next clause.
+            strong_carry, weak_carry = strong, weak
+            continue
+        strong_carry = weak_carry = None
+        topics = set(lexicon.topics_of(tokens))
+        request = lexicon.requests.contains(tokens)
+        problem = lexicon.problems.contains(tokens)
+        step = lexicon.steps.contains(tokens) and not request
+        state = lexicon.states.contains(tokens)
+        verbless = not (request or problem or step or state)
+        opens_topic = _starts_with_topic(tokens, lexicon)
+
+        # Clauses that add to the one before rather than open a matter: a modifier ("på min
+        # dator", "men det hjälper inte"), a consequence ("och kommer därför inte in"), a
+        # clause about "it" ("den säger att ...", even across sentences), a verbless tail.
+        target = current
+        folds = (
+            lexicon.prepositions.match_at(raw, 0) > 0
+            or lexicon.prepositions.match_at(tokens, 0) > 0
+            or lexicon.consequences.contains(tokens[:3])
+            or (verbless and not topics)
+            or (verbless and joined and in_detail)
+        )
+        if not strong and lexicon.anaphora.match_at(tokens, 0) and not opens_topic:
+            folds = True
+            target = current or (units[-1] if units else None)
+        if target is not None and folds and not strong:
+            target.topics |= topics
+            target.words += tokens
+            current, in_detail = target, True
+            continue
+        in_detail = False
+
+        if request:
+            issue = True
+        elif step:
+            issue = False  # "har provat", "restarted": something tried
+        elif problem:
+            issue = True
+        elif state:
+            issue = False  # "datorn är ny", "jag kör Windows"
+        elif current is None:
+            issue = bool(topics) and opens_topic  # "skrivaren i rum 2110 drar in ..."
+        elif current.issue:
+            issue = bool(topics)  # the next item of an enumeration after a request
+        else:
+            current.topics |= topics  # "... startat om både routern och datorn"
+            current.words += tokens
+            continue
+        current = _Unit(
+            issue=issue,
+            topics=topics,
+            list_item=list_item,
+            in_subject=in_subject,
+            strong=strong,
+            weak=weak,
+            words=list(tokens),
+        )
+        units.append(current)
+    return strong_carry, weak_carry
+
+
+def _read(text_blocks: list[Block], lexicon: Lexicon, *, in_subject: bool) -> list[_Unit]:
+    units: list[_Unit] = []
+    pending: tuple[str | None, str | None] = (None, None)
+    for block in text_blocks:
+        for sentence in sentences(block.text):
+            tokens = tokenize(sentence)
+            n = lexicon.closings.match_at(tokens, 0)
+            if n and len(tokens) - n <= 3:
+                continue  # "Thanks, Lee" at the end of a line
+            pending = _read_sentence(
+                clause_tokens(sentence, lexicon),
+                lexicon,
+                units,
+                list_item=block.list_item,
+                in_subject=in_subject,
+                pending=pending,
+            )
+    return units
+
+
+def _matters(units: list[_Unit]) -> list[tuple[set[str], list[_Unit]]]:
+    """Group issues into matters: issues sharing a topic (directly or in a chain) are one."""
+    groups: list[tuple[set[str], list[_Unit]]] = []
+    for unit in units:
+        if not unit.issue or not unit.topics:
+            continue
+        topics, members = set(unit.topics), [unit]
+        rest = []
+        for g_topics, g_members in groups:
+            if g_topics & topics:
+                topics |= g_topics
+                members = g_members + members
+            else:
+                rest.append((g_topics, g_members))
+        groups = [*rest, (topics, members)]
+    return groups
+
+
+def _announces_several(subject_tokens: list[str], lexicon: Lexicon) -> str | None:
+    for start, end in lexicon.quantifiers.find(subject_tokens):
+        for gap in (0, 1):
+            n = lexicon.matter_nouns.match_at(subject_tokens, end + gap)
+            if n:
+                return _phrase(subject_tokens, start, end + gap + n)
+    return None
+
+
+def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
+    """Return None when the mail carries one matter, else a short reason.
+
+    `new_text` is the new text of the mail, with quotes and signatures already removed.
+    Reasons: "list of 3 items: ...", "another matter: 'en annan sak'",
+    "2 requests joined: 'dessutom'", "2 unrelated matters: network, printer",
+    "subject announces several: 'några önskemål'".
+    """
+    stripped = strip_subject(subject)
+    subject_units = _read([Block(stripped, False)], lexicon, in_subject=True)
+    body_units = _read(blocks(new_text, lexicon), lexicon, in_subject=False)
+    subject_issues = [u for u in subject_units if u.issue]
+    body_issues = [u for u in body_units if u.issue]
+
+    # The subject takes part only when it enumerates matters itself ("X, Y och Z"): a one-topic
+    # subject often names the general area ("Datorproblem") of a body about something narrower.
+    considered = body_issues + (subject_issues if len(subject_issues) > 1 else [])
+    groups = _matters(considered)
+    if len(groups) >= lexicon.multi_min_matters:
+        names = ", ".join(sorted({sorted(t)[0] for t, _ in groups}))
+        listed = [g for g in groups if all(u.list_item for u in g[1])]
+        if len(listed) >= lexicon.multi_min_list_items:
+            items = sum(1 for u in considered if u.list_item)
+            return f"list of {items} items: {names}"
+        if all(all(u.in_subject for u in g[1]) for g in groups):
+            return f"subject lists {len(groups)} matters: {names}"
+        return f"{len(groups)} unrelated matters: {names}"
+
+    seen: set[str] = {t for u in subject_issues for t in u.topics}
+    earlier = False
+    for unit in body_units:
+        if unit.issue and unit.strong and (earlier or seen):
+            return f"another matter: '{unit.strong}'"
+        if unit.issue and unit.weak and unit.topics and seen and not unit.topics & seen:
+            return f"2 requests joined: '{unit.weak}'"
+        if unit.issue:
+            seen |= unit.topics
+            earlier = True
+
+    announced = _announces_several(tokenize(stripped), lexicon)
+    if announced and len(body_issues) >= 2:
+        return f"subject announces several: '{announced}'"
+    return None

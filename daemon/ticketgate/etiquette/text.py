@@ -1,0 +1,179 @@
+"""Small text helpers shared by the etiquette heuristics: tokens, phrase lists, subject stripping.
+
+Everything here is pure and language-neutral; the word lists themselves live in the lexicon.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+# A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
+# "E:C", "DDG-PC-003" and "pc:n" stay whole.
+_TOKEN_RE = re.compile(r"\w+(?:['\-:.]\w+)*")
+# The same for lexicon entries, which may also use '*' as a wildcard.
+_ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
+_WILDCARD = r"[\w'\-:.]*"
+
+
+def normalise(text: str) -> str:
+    """Fold typographic apostrophes and odd spaces so that tokens compare equal."""
+    return (
+        text.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u00b4", "'")
+        .replace("\u00a0", " ")
+        .replace("\u200b", "")
+    )
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens of `text` (punctuation dropped)."""
+    return [m.group(0).lower() for m in _TOKEN_RE.finditer(normalise(text))]
+
+
+def is_number(token: str) -> bool:
+    """True for tokens made only of digits and separators ("2110", "1.5")."""
+    return not any(ch.isalpha() for ch in token)
+
+
+_TokenTest = str | re.Pattern[str]
+
+
+def _compile_entry(entry: str) -> tuple[_TokenTest, ...]:
+    parts = _ENTRY_TOKEN_RE.findall(normalise(entry).lower())
+    if not parts:
+        raise ValueError(f"entry {entry!r} has no words")
+    tests: list[_TokenTest] = []
+    for part in parts:
+        if "*" in part:
+            rx = _WILDCARD.join(re.escape(p) for p in part.split("*"))
+            tests.append(re.compile(rx))
+        else:
+            tests.append(part)
+    return tuple(tests)
+
+
+def _token_matches(test: _TokenTest, token: str) -> bool:
+    if isinstance(test, str):
+        return test == token
+    return test.fullmatch(token) is not None
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """A list of words or phrases, matched against whole tokens.
+
+    An entry is one or more words ("hjälp", "en annan sak"); `*` inside a word matches any run of
+    word characters ("skrivar*" matches "skrivaren", "*dator" matches "arbetsdator").
+    """
+
+    entries: tuple[str, ...] = ()
+    _by_first: dict[str, tuple[tuple[_TokenTest, ...], ...]] = field(
+        init=False, compare=False, repr=False, hash=False
+    )
+    _wild_first: tuple[tuple[tuple[_TokenTest, ...], str], ...] = field(
+        init=False, compare=False, repr=False, hash=False
+    )
+    _entry_of: dict[tuple[_TokenTest, ...], str] = field(
+        init=False, compare=False, repr=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        by_first: dict[str, list[tuple[_TokenTest, ...]]] = {}
+        wild: list[tuple[tuple[_TokenTest, ...], str]] = []
+        entry_of: dict[tuple[_TokenTest, ...], str] = {}
+        for entry in self.entries:
+            seq = _compile_entry(entry)
+            entry_of.setdefault(seq, entry)
+            head = seq[0]
+            if isinstance(head, str):
+                by_first.setdefault(head, []).append(seq)
+            else:
+                wild.append((seq, entry))
+        # Longest phrases first, so "tack på förhand" wins over "tack".
+        object.__setattr__(
+            self,
+            "_by_first",
+            {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()},
+        )
+        object.__setattr__(self, "_wild_first", tuple(sorted(wild, key=lambda s: -len(s[0]))))
+        object.__setattr__(self, "_entry_of", entry_of)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def match_at(self, tokens: Sequence[str], i: int) -> int:
+        """Length (in tokens) of the longest entry matching at position i; 0 when none does."""
+        if i >= len(tokens):
+            return 0
+        best = 0
+        candidates = list(self._by_first.get(tokens[i], ()))
+        candidates += [seq for seq, _ in self._wild_first]
+        for seq in candidates:
+            n = len(seq)
+            if n <= best or i + n > len(tokens):
+                continue
+            if all(_token_matches(t, tokens[i + k]) for k, t in enumerate(seq)):
+                best = n
+        return best
+
+    def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
+        """Yield (start, end) of non-overlapping matches, left to right."""
+        i = 0
+        while i < len(tokens):
+            n = self.match_at(tokens, i)
+            if n:
+                yield i, i + n
+                i += n
+            else:
+                i += 1
+
+    def first(self, tokens: Sequence[str]) -> tuple[int, int] | None:
+        """The first match as (start, end), or None."""
+        return next(self.find(tokens), None)
+
+    def contains(self, tokens: Sequence[str]) -> bool:
+        """True when any entry occurs in `tokens`."""
+        return self.first(tokens) is not None
+
+    def word(self, token: str) -> bool:
+        """True when the single token is an entry (one-word entries only)."""
+        return self.match_at((token,), 0) == 1
+
+
+# --- subjects ---------------------------------------------------------------------------------
+
+# Reply and forward prefixes of the common mail clients: Re, SV (sv/da/no reply), VS (no/da
+# forward), AW/WG (de), Fwd/FW, VB (sv Outlook forward), TR (fr), Antw (nl); with an optional
+# counter as in "Re[2]:" or "Re^2:". Italian "R:" is left out: "R: ..." is often about R itself.
+_PREFIX_RE = re.compile(
+    r"^\s*(?:re|sv|vs|aw|wg|fwd?|vb|tr|antw)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]\s*",
+    re.IGNORECASE,
+)
+# Without a configured tag: anything that looks like "[TAG #1234]".
+GENERIC_CODE_PATTERN = re.compile(r"\[\s*[^\[\]#\n]{0,40}#\s*\d+\s*\]")
+
+
+def code_pattern_for(tag: str) -> re.Pattern[str]:
+    """The ticket-code pattern for a configured tag, e.g. "DDG" matches "[DDG #1234]"."""
+    return re.compile(r"\[\s*" + re.escape(tag.strip()) + r"\s*#\s*\d+\s*\]", re.IGNORECASE)
+
+
+def strip_subject(subject: str, code_pattern: re.Pattern[str] | None = None) -> str:
+    """Remove reply/forward prefixes and ticket codes from a subject; collapse whitespace.
+
+    Prefixes are removed in any number, case and spacing, also when they follow the code
+    ("[DDG #1] Re: x"). Codes are removed wherever they occur. Without `code_pattern`, any
+    "[TAG #digits]" counts as a code.
+    """
+    pattern = code_pattern or GENERIC_CODE_PATTERN
+    text = normalise(subject or "")
+    text = pattern.sub(" ", text)
+    while True:
+        stripped = _PREFIX_RE.sub("", text, count=1).lstrip()
+        if stripped == text.lstrip():
+            break
+        text = stripped
+    return " ".join(text.split())

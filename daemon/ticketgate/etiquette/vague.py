@@ -1,0 +1,68 @@
+"""vague_subject: does the subject say what the matter is?
+
+The helpdesk asks for "a short, clear subject that very briefly describes the problem or the
+request". A subject fails that when, once reply prefixes and the ticket code are gone, nothing is
+left but filler: greetings ("Hej"), politeness ("snälla"), urgency ("Akut", "Panik!!!"), generic
+nouns ("Fråga", "Problem"), generic verbs ("Ring mig!", "Det funkar inte") and function words.
+One content word is enough to make it clear ("Ny mus", "Wifi nere"); an urgent word in front of
+a description does not spoil it ("Akut: servern svarar inte").
+"""
+
+from __future__ import annotations
+
+import re
+
+from .lexicon import Lexicon
+from .text import is_number, strip_subject, tokenize
+
+
+def is_filler_form(token: str, lexicon: Lexicon) -> bool:
+    """True when `token` is an inflected form of a one-word filler entry.
+
+    Strips one suffix of `inflections` and tries the bare stem and the stem with -a or -e
+    restored: "önskas" -> "önska", "frågorna" -> "fråga", "needed" -> "need",
+    "updated" -> "update". The stem must keep three letters, so short content words survive.
+    """
+    for suffix in lexicon.inflections:
+        if len(token) - len(suffix) < 3 or not token.endswith(suffix):
+            continue
+        stem = token[: -len(suffix)]
+        if any(lexicon.filler.word(s) for s in (stem, stem + "a", stem + "e")):
+            return True
+    return False
+
+
+def content_words(tokens: list[str], lexicon: Lexicon) -> list[str]:
+    """The tokens that are neither filler (words, phrases, inflected forms) nor bare numbers."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        n = lexicon.filler.match_at(tokens, i)
+        if n:
+            i += n
+            continue
+        token = tokens[i]
+        if not is_number(token) and not is_filler_form(token, lexicon):
+            out.append(token)
+        i += 1
+    return out
+
+
+def vague_subject(
+    subject: str, lexicon: Lexicon, *, code_pattern: re.Pattern[str] | None = None
+) -> str | None:
+    """Return None when the subject says what the matter is, else a short reason.
+
+    Reasons: "empty" (nothing left after prefixes and code), "no words" (only punctuation,
+    numbers or symbols), "only filler words: a, b" (no content word).
+    """
+    stripped = strip_subject(subject, code_pattern)
+    if not stripped:
+        return "empty"
+    tokens = tokenize(stripped)
+    if not tokens or all(is_number(t) for t in tokens):
+        return "no words"
+    if len(content_words(tokens, lexicon)) >= lexicon.vague_min_content_words:
+        return None
+    shown = list(dict.fromkeys(tokens))[:6]
+    return "only filler words: " + ", ".join(shown)
