@@ -38,7 +38,7 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
-    tokens = tokenize(text)
+    tokens = [t.lower() for t in tokenize(text)]
     for _, end in lexicon.username_cues.find(tokens):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
@@ -113,7 +113,7 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     text = strip_subject(subject) + "\n" + (new_text or "")
     if find_computer_name(text, lexicon):
         return None
-    tokens = tokenize(text)
+    tokens = [t.lower() for t in tokenize(text)]
     for start, end in lexicon.computer_words.find(tokens):
         before = tokens[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):

@@ -36,6 +36,8 @@ WORD_LISTS: tuple[str, ...] = (
     "states",
     "consequences",
     "anaphora",
+    "alternatives",
+    "parts",
     "quantifiers",
     "matter_nouns",
     "username_cues",
@@ -52,7 +54,8 @@ _THRESHOLDS: dict[str, int] = {
 }
 
 _DEFAULT_USERNAME = r"[a-z][a-z0-9._-]{0,30}[a-z0-9]"
-_TOP_KEYS = ("version", "thresholds", "patterns", "languages")
+_TOP_KEYS = ("version", "thresholds", "patterns", "matters", "languages")
+_MATTER_KEYS = ("related", "devices", "parts_default")
 _PATTERN_KEYS = ("username", "username_ids", "computer_names")
 
 
@@ -83,6 +86,8 @@ class Lexicon:
     states: Phrases
     consequences: Phrases
     anaphora: Phrases
+    alternatives: Phrases
+    parts: Phrases
     quantifiers: Phrases
     matter_nouns: Phrases
     username_cues: Phrases
@@ -94,14 +99,21 @@ class Lexicon:
     username_ids: tuple[re.Pattern[str], ...]
     computer_names: tuple[re.Pattern[str], ...]
     inflections: tuple[str, ...] = ()
+    related: frozenset[tuple[str, str]] = frozenset()
+    devices: tuple[str, ...] = ()
+    parts_default: str | None = None
     vague_min_content_words: int = 1
     multi_min_list_items: int = 2
     multi_min_matters: int = 2
     name_cue_distance: int = 4
 
     def topics_of(self, tokens: list[str]) -> frozenset[str]:
-        """Names of the topics whose words occur in `tokens`."""
+        """Names of the topics whose words occur in `tokens` (parts not resolved)."""
         return frozenset(t.name for t in self.topics if t.words.contains(tokens))
+
+    def same_matter(self, a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
+        """True when two sets of topics share a topic or hold a related pair."""
+        return bool(a & b) or any((x, y) in self.related for x in a for y in b)
 
 
 def _fail(key: str, message: str) -> ValueError:
@@ -164,6 +176,36 @@ def _unknown(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str) -
             raise _fail(f"{prefix}{k}", f"unknown key (expected one of: {', '.join(allowed)})")
 
 
+def _topic_name(value: Any, key: str, known: set[str]) -> str:
+    if not isinstance(value, str) or value not in known:
+        raise _fail(key, f"{value!r} is not a topic (known: {', '.join(sorted(known))})")
+    return value
+
+
+def _load_matters(
+    matters: Mapping[str, Any], known: set[str]
+) -> tuple[frozenset[tuple[str, str]], tuple[str, ...], str | None]:
+    """The `matters` section: related topic groups, device topics, the default owner of parts."""
+    related: set[tuple[str, str]] = set()
+    groups = matters.get("related") or []
+    if not isinstance(groups, list):
+        raise _fail("matters.related", "expected a list of lists of topic names")
+    for i, group in enumerate(groups):
+        key = f"matters.related[{i}]"
+        if not isinstance(group, list) or len(group) < 2:
+            raise _fail(key, "expected a list of at least two topic names")
+        names = [_topic_name(n, f"{key}[{j}]", known) for j, n in enumerate(group)]
+        related |= {(a, b) for a in names for b in names if a != b}
+    devices = tuple(
+        _topic_name(n, f"matters.devices[{i}]", known)
+        for i, n in enumerate(_strings(matters.get("devices"), "matters.devices"))
+    )
+    default = matters.get("parts_default")
+    if default is not None:
+        default = _topic_name(default, "matters.parts_default", known)
+    return frozenset(related), devices, default
+
+
 def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     """Build a Lexicon from the parsed YAML mapping of rules/etiquette.yaml.
 
@@ -196,6 +238,9 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
         for i, p in enumerate(_strings(patterns.get("computer_names"), "patterns.computer_names"))
     )
 
+    matters = _mapping(root.get("matters") or {}, "matters")
+    _unknown(matters, _MATTER_KEYS, "matters")
+
     if "languages" not in root:
         raise _fail("languages", "missing (at least one language section is needed)")
     languages = _mapping(root["languages"], "languages")
@@ -223,6 +268,7 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
         for name, words in topic_words.items()
         if words
     )
+    related, devices, parts_default = _load_matters(matters, {t.name for t in topics})
     fields: dict[str, Any] = {**lists, **thresholds}  # checked above, one by one
     return Lexicon(
         languages=tuple(languages),
@@ -231,6 +277,9 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
         username_ids=ids,
         computer_names=names,
         inflections=tuple(sorted(set(suffixes), key=lambda x: (-len(x), x))),
+        related=related,
+        devices=devices,
+        parts_default=parts_default,
         **fields,
     )
 

@@ -47,7 +47,7 @@ class _Unit:
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
-    return " ".join(tokens[start:end])
+    return " ".join(tokens[start:end]).lower()
 
 
 def _strip_transition(
@@ -90,111 +90,133 @@ def _starts_with_topic(tokens: list[str], lexicon: Lexicon) -> bool:
         if not n:
             break
         i += n
-    return i < len(tokens) and any(t.words.match_at(tokens, i) for t in lexicon.topics)
+    if i >= len(tokens):
+        return False
+    return bool(lexicon.parts.match_at(tokens, i)) or any(
+        t.words.match_at(tokens, i) for t in lexicon.topics
+    )
 
 
-def _read_sentence(
-    clauses: list[list[str]],
-    lexicon: Lexicon,
-    units: list[_Unit],
-    *,
-    list_item: bool,
-    in_subject: bool,
-    pending: tuple[str | None, str | None],
-) -> tuple[str | None, str | None]:
-    """Class the clauses of one sentence, appending units; return a dangling transition."""
-    strong_carry, weak_carry = pending
-    current: _Unit | None = None
-    in_detail = False  # the clause before was a modifier folded into `current`
-    for raw in clauses:
-        joined = lexicon.joiners.match_at(raw, 0) > 0
-        tokens, strong, weak = _strip_transition(raw, lexicon)
-        strong, weak = strong or strong_carry, weak or weak_carry
-        if not tokens:
-            # "Also," / "Another thing:" alone: it applies to the next clause.
-            strong_carry, weak_carry = strong, weak
-            continue
-        strong_carry = weak_carry = None
-        topics = set(lexicon.topics_of(tokens))
-        request = lexicon.requests.contains(tokens)
-        problem = lexicon.problems.contains(tokens)
-        step = lexicon.steps.contains(tokens) and not request
-        state = lexicon.states.contains(tokens)
-        verbless = not (request or problem or step or state)
-        opens_topic = _starts_with_topic(tokens, lexicon)
+class _Reader:
+    """Reads clauses in order into units, remembering what the text has talked about so far."""
 
-        # Clauses that add to the one before rather than open a matter: a modifier ("på min
-        # dator", "men det hjälper inte"), a consequence ("och kommer därför inte in"), a
-        # clause about "it" ("den säger att ...", even across sentences), a verbless tail.
-        target = current
-        folds = (
-            lexicon.prepositions.match_at(raw, 0) > 0
-            or lexicon.prepositions.match_at(tokens, 0) > 0
-            or lexicon.consequences.contains(tokens[:3])
-            or (verbless and not topics)
-            or (verbless and joined and in_detail)
-        )
-        if not strong and lexicon.anaphora.match_at(tokens, 0) and not opens_topic:
-            folds = True
-            target = current or (units[-1] if units else None)
-        if target is not None and folds and not strong:
-            target.topics |= topics
-            target.words += tokens
-            current, in_detail = target, True
-            continue
-        in_detail = False
+    def __init__(self, lexicon: Lexicon, *, in_subject: bool) -> None:
+        self.lexicon = lexicon
+        self.in_subject = in_subject
+        self.units: list[_Unit] = []
+        self.pending: tuple[str | None, str | None] = (None, None)
+        self.last_device: str | None = None
 
-        if request:
-            issue = True
-        elif step:
-            issue = False  # "har provat", "restarted": something tried
-        elif problem:
-            issue = True
-        elif state:
-            issue = False  # "datorn är ny", "jag kör Windows"
-        elif current is None:
-            issue = bool(topics) and opens_topic  # "skrivaren i rum 2110 drar in ..."
-        elif current.issue:
-            issue = bool(topics)  # the next item of an enumeration after a request
-        else:
-            current.topics |= topics  # "... startat om både routern och datorn"
-            current.words += tokens
-            continue
-        current = _Unit(
-            issue=issue,
-            topics=topics,
-            list_item=list_item,
-            in_subject=in_subject,
-            strong=strong,
-            weak=weak,
-            words=list(tokens),
-        )
-        units.append(current)
-    return strong_carry, weak_carry
+    def topics(self, tokens: list[str]) -> set[str]:
+        """The clause's topics, with part words ("skärmen", "the charger") given to a device."""
+        lx = self.lexicon
+        topics = set(lx.topics_of(tokens))
+        named = [
+            (pos[0], t.name)
+            for t in lx.topics
+            if t.name in lx.devices and (pos := t.words.first(tokens)) is not None
+        ]
+        if named:
+            self.last_device = max(named)[1]  # the device named last in the clause
+        elif lx.parts.contains(tokens):
+            # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
+            # topic ("Teams crashes when I share my screen") it is the user's own computer.
+            owner = lx.parts_default if topics else self.last_device or lx.parts_default
+            if owner:
+                topics.add(owner)
+        return topics
 
+    def read(self, text_blocks: list[Block]) -> list[_Unit]:
+        for block in text_blocks:
+            for sentence in sentences(block.text):
+                tokens = tokenize(sentence)
+                n = self.lexicon.closings.match_at(tokens, 0)
+                if n and len(tokens) - n <= 3:
+                    continue  # "Thanks, Lee" at the end of a line
+                self.sentence(clause_tokens(sentence, self.lexicon), list_item=block.list_item)
+        return self.units
 
-def _read(text_blocks: list[Block], lexicon: Lexicon, *, in_subject: bool) -> list[_Unit]:
-    units: list[_Unit] = []
-    pending: tuple[str | None, str | None] = (None, None)
-    for block in text_blocks:
-        for sentence in sentences(block.text):
-            tokens = tokenize(sentence)
-            n = lexicon.closings.match_at(tokens, 0)
-            if n and len(tokens) - n <= 3:
-                continue  # "Thanks, Lee" at the end of a line
-            pending = _read_sentence(
-                clause_tokens(sentence, lexicon),
-                lexicon,
-                units,
-                list_item=block.list_item,
-                in_subject=in_subject,
-                pending=pending,
+    def sentence(self, clauses: list[list[str]], *, list_item: bool) -> None:
+        """Class the clauses of one sentence, appending units."""
+        lx = self.lexicon
+        strong_carry, weak_carry = self.pending
+        current: _Unit | None = None
+        in_detail = False  # the clause before was a modifier folded into `current`
+        for raw in clauses:
+            joined = lx.joiners.match_at(raw, 0) > 0
+            tokens, strong, weak = _strip_transition(raw, lx)
+            strong, weak = strong or strong_carry, weak or weak_carry
+            if not tokens:
+                # "Also," / "Another thing:" alone: it applies to the next clause.
+                strong_carry, weak_carry = strong, weak
+                continue
+            strong_carry = weak_carry = None
+            topics = self.topics(tokens)
+            request = lx.requests.contains(tokens)
+            problem = lx.problems.contains(tokens)
+            step = lx.steps.contains(tokens) and not request
+            state = lx.states.contains(tokens)
+            verbless = not (request or problem or step or state)
+            opens_topic = _starts_with_topic(tokens, lx)
+
+            # Clauses that add to the one before rather than open a matter: a modifier ("på
+            # min dator", "men det hjälper inte"), a consequence ("och kommer därför inte in",
+            # "sedan dess"), alternatives ("Canvas eller VPN"), a clause about "it" ("den säger
+            # att ...", even across sentences), a verbless tail.
+            target = current
+            folds = (
+                lx.prepositions.match_at(raw, 0) > 0
+                or lx.prepositions.match_at(tokens, 0) > 0
+                or lx.consequences.contains(raw[:4])
+                or lx.consequences.contains(tokens[:3])
+                or (verbless and not topics)
+                or (verbless and lx.alternatives.contains(tokens))
+                or (verbless and joined and in_detail)
             )
-    return units
+            if not strong and lx.anaphora.match_at(tokens, 0) and not opens_topic:
+                folds = True
+                target = current or (self.units[-1] if self.units else None)
+            if target is not None and folds and not strong:
+                target.topics |= topics
+                target.words += tokens
+                current, in_detail = target, True
+                continue
+            in_detail = False
+            if verbless and not topics:
+                continue  # "Hello," before the first clause: nothing to attach it to
+
+            if request:
+                issue = True
+            elif step:
+                issue = False  # "har provat", "restarted": something tried
+            elif problem:
+                issue = True
+            elif state:
+                issue = False  # "datorn är ny", "jag kör Windows"
+            elif current is None:
+                issue = bool(topics) and opens_topic  # "skrivaren i rum 2110 drar in ..."
+            elif current.issue:
+                issue = bool(topics)  # the next item of an enumeration after a request
+            else:
+                current.topics |= topics  # "... startat om både routern och datorn"
+                current.words += tokens
+                continue
+            current = _Unit(
+                issue=issue,
+                topics=topics,
+                list_item=list_item,
+                in_subject=self.in_subject,
+                strong=strong,
+                weak=weak,
+                words=list(tokens),
+            )
+            self.units.append(current)
+        self.pending = (strong_carry, weak_carry)
 
 
-def _matters(units: list[_Unit]) -> list[tuple[set[str], list[_Unit]]]:
-    """Group issues into matters: issues sharing a topic (directly or in a chain) are one."""
+def _matters(units: list[_Unit], lexicon: Lexicon) -> list[tuple[set[str], list[_Unit]]]:
+    """Group issues into matters: issues about the same or related topics (even through a
+    chain of issues) are one matter."""
     groups: list[tuple[set[str], list[_Unit]]] = []
     for unit in units:
         if not unit.issue or not unit.topics:
@@ -202,7 +224,7 @@ def _matters(units: list[_Unit]) -> list[tuple[set[str], list[_Unit]]]:
         topics, members = set(unit.topics), [unit]
         rest = []
         for g_topics, g_members in groups:
-            if g_topics & topics:
+            if lexicon.same_matter(g_topics, topics):
                 topics |= g_topics
                 members = g_members + members
             else:
@@ -229,15 +251,15 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     "subject announces several: 'några önskemål'".
     """
     stripped = strip_subject(subject)
-    subject_units = _read([Block(stripped, False)], lexicon, in_subject=True)
-    body_units = _read(blocks(new_text, lexicon), lexicon, in_subject=False)
+    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped, False)])
+    body_units = _Reader(lexicon, in_subject=False).read(blocks(new_text, lexicon))
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 
     # The subject takes part only when it enumerates matters itself ("X, Y och Z"): a one-topic
     # subject often names the general area ("Datorproblem") of a body about something narrower.
     considered = body_issues + (subject_issues if len(subject_issues) > 1 else [])
-    groups = _matters(considered)
+    groups = _matters(considered, lexicon)
     if len(groups) >= lexicon.multi_min_matters:
         names = ", ".join(sorted({sorted(t)[0] for t, _ in groups}))
         listed = [g for g in groups if all(u.list_item for u in g[1])]
@@ -253,7 +275,13 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     for unit in body_units:
         if unit.issue and unit.strong and (earlier or seen):
             return f"another matter: '{unit.strong}'"
-        if unit.issue and unit.weak and unit.topics and seen and not unit.topics & seen:
+        if (
+            unit.issue
+            and unit.weak
+            and unit.topics
+            and seen
+            and not lexicon.same_matter(unit.topics, seen)
+        ):
             return f"2 requests joined: '{unit.weak}'"
         if unit.issue:
             seen |= unit.topics

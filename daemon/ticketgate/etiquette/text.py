@@ -29,8 +29,11 @@ def normalise(text: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens of `text` (punctuation dropped)."""
-    return [m.group(0).lower() for m in _TOKEN_RE.finditer(normalise(text))]
+    """Word tokens of `text` (punctuation dropped), in their original case.
+
+    Phrases compare case-insensitively unless an entry is written with capitals.
+    """
+    return [m.group(0) for m in _TOKEN_RE.finditer(normalise(text))]
 
 
 def is_number(token: str) -> bool:
@@ -42,14 +45,17 @@ _TokenTest = str | re.Pattern[str]
 
 
 def _compile_entry(entry: str) -> tuple[_TokenTest, ...]:
-    parts = _ENTRY_TOKEN_RE.findall(normalise(entry).lower())
+    """Token tests of an entry: a string compares to the lower-cased token, a pattern is
+    matched against the token as written (case-insensitive unless the entry has capitals)."""
+    parts = _ENTRY_TOKEN_RE.findall(normalise(entry))
     if not parts:
         raise ValueError(f"entry {entry!r} has no words")
     tests: list[_TokenTest] = []
     for part in parts:
-        if "*" in part:
+        exact_case = part != part.lower()
+        if "*" in part or exact_case:
             rx = _WILDCARD.join(re.escape(p) for p in part.split("*"))
-            tests.append(re.compile(rx))
+            tests.append(re.compile(rx, 0 if exact_case else re.IGNORECASE))
         else:
             tests.append(part)
     return tuple(tests)
@@ -57,7 +63,7 @@ def _compile_entry(entry: str) -> tuple[_TokenTest, ...]:
 
 def _token_matches(test: _TokenTest, token: str) -> bool:
     if isinstance(test, str):
-        return test == token
+        return test == token.lower()
     return test.fullmatch(token) is not None
 
 
@@ -66,7 +72,8 @@ class Phrases:
     """A list of words or phrases, matched against whole tokens.
 
     An entry is one or more words ("hjälp", "en annan sak"); `*` inside a word matches any run of
-    word characters ("skrivar*" matches "skrivaren", "*dator" matches "arbetsdator").
+    word characters ("skrivar*" matches "skrivaren", "*dator" matches "arbetsdator"). Matching
+    ignores case, except for entries written with capitals ("Office" is not "my office").
     """
 
     entries: tuple[str, ...] = ()
@@ -109,7 +116,7 @@ class Phrases:
         if i >= len(tokens):
             return 0
         best = 0
-        candidates = list(self._by_first.get(tokens[i], ()))
+        candidates = list(self._by_first.get(tokens[i].lower(), ()))
         candidates += [seq for seq, _ in self._wild_first]
         for seq in candidates:
             n = len(seq)

@@ -59,7 +59,7 @@ def vague_subject(
     stripped = strip_subject(subject, code_pattern)
     if not stripped:
         return "empty"
-    tokens = tokenize(stripped)
+    tokens = [t.lower() for t in tokenize(stripped)]
     if not tokens or all(is_number(t) for t in tokens):
         return "no words"
     if len(content_words(tokens, lexicon)) >= lexicon.vague_min_content_words:
