@@ -20,7 +20,8 @@ def tickets(running: Running) -> list[tuple[int, str, str, str]]:
 
 def messages_of(running: Running, ticket_id: int) -> list[str]:
     rows = running.store.view.conn.execute(
-        "SELECT message_id FROM messages WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        "SELECT message_id FROM messages WHERE ticket_id = ? AND direction = 'in' ORDER BY id",
+        (ticket_id,),
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -59,7 +59,7 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
         t.event(
             conn,
             ticket_id,
-            "followup",
+            "correspondence" if verdict.staff_reply else "followup",
             {"from": _requester(message), "threaded_by": verdict.threaded_by,
              "flags": list(verdict.flags)},
             spool_id=spool_id,
@@ -120,6 +120,7 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
         priority=verdict.priority,
         tags=verdict.tags,
         linked_to=verdict.linked_to,
+        subject_key=verdict.subject_key,
         now=now,
     )
     row = _store_message(conn, message, ticket_id, now)

@@ -97,8 +97,14 @@ class Settings:
     ticket_tag: str = "DDG"
     log_format: Literal["auto", "json", "console"] = "auto"
     delivery: Delivery = field(default_factory=Delivery)
+    pid_file_path: Path | None = None
     acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+    @property
+    def pid_file(self) -> Path:
+        """Where `serve` writes its pid, for `ticketgate reload` (beside the database)."""
+        return self.pid_file_path or self.database.parent / "ticketgate.pid"
 
 
 def _listener(value: Any, default_host: str = "127.0.0.1") -> Listener | None:
@@ -187,6 +193,7 @@ def load_settings(path: Path | None) -> Settings:
         ticket_tag=data.get("ticket_tag", plain.ticket_tag),
         log_format=data.get("log_format", plain.log_format),
         delivery=delivery,
+        pid_file_path=_path(base, data["pid_file"]) if data.get("pid_file") else None,
         acknowledgements=acknowledgements,
         pipeline=pipeline,
     )

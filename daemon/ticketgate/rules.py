@@ -1,4 +1,9 @@
-"""The admin's rules under `rules/`: queues with their function addresses and staff.
+"""The admin's rules under `rules/`: queues, routes and the etiquette lexicon.
+
+- `queues.yaml`: queues with their function addresses, display names and staff;
+- `routes.yaml`: the routing rules, first match wins (optional);
+- `etiquette.yaml`: word lists, patterns and thresholds of the flags (optional; the shipped
+  defaults apply without it).
 
 Each file is validated against its JSON Schema (shipped in the package and referenced from the
 example files so editors complete them), and every error names file:line:col.
@@ -6,16 +11,21 @@ example files so editors complete them), and every error names file:line:col.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from .addresses import canonical
+from .etiquette import Lexicon, default_lexicon, load_lexicon
+from .routing import Routes, load_routes
 from .validation import load_schema, validate
 from .yamlsource import ConfigError, Located, Position, SourceError, load_file
 
 QUEUES_FILE = "queues.yaml"
+ROUTES_FILE = "routes.yaml"
+ETIQUETTE_FILE = "etiquette.yaml"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class Rules:
 
     queues: Mapping[str, Queue]
     function_addresses: Mapping[str, str] = field(default_factory=dict)
+    routes: Routes = field(default_factory=lambda: load_routes(None, queues=(), templates=())[0])
+    lexicon: Lexicon = field(default_factory=default_lexicon)
+    templates: frozenset[str] = frozenset()
     source: Path | None = None
 
     def queue_for(self, address: str) -> Queue | None:
@@ -73,19 +86,76 @@ def _load_queues(doc: Located) -> tuple[dict[str, Queue], dict[str, str], list[S
     return queues, owners, errors
 
 
-def load_rules(rules_dir: Path) -> Rules:
+def template_names(templates_dir: Path | None) -> frozenset[str]:
+    """Names of the templates present: `acknowledgement.sv.txt.j2` is `acknowledgement`."""
+    if templates_dir is None or not templates_dir.is_dir():
+        return frozenset()
+    return frozenset(p.name.split(".")[0] for p in templates_dir.glob("*.j2"))
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _lexicon_error(doc: Located, exc: ValueError) -> SourceError:
+    """Place a lexicon error ("etiquette rules: languages.sv.filler[3]: ...") in the file."""
+    text = str(exc).removeprefix("etiquette rules: ")
+    key, _, message = text.partition(": ")
+    path: list[str | int] = []
+    for name, index in _KEY_PART.findall(key):
+        path.append(int(index) if index else name)
+    known = tuple(path)
+    while known and known not in doc.positions:
+        known = known[:-1]
+    where = doc.key_at(known) if known and known == tuple(path) and isinstance(path[-1], str) \
+        else doc.at(known)
+    return SourceError(where, f"{key}: {message}" if message else text)
+
+
+def _load_lexicon(rules_dir: Path) -> tuple[Lexicon, list[SourceError]]:
+    path = rules_dir / ETIQUETTE_FILE
+    if not path.is_file():
+        return default_lexicon(), []
+    doc = load_file(path)
+    try:
+        return load_lexicon(doc.data if doc.data is not None else {}), []
+    except ValueError as exc:
+        return default_lexicon(), [_lexicon_error(doc, exc)]
+
+
+def load_rules(rules_dir: Path, templates_dir: Path | None = None) -> Rules:
     """Load and validate the rules directory; raise ConfigError listing every problem."""
     path = rules_dir / QUEUES_FILE
     if not path.is_file():
         raise ConfigError([SourceError(Position(str(path), 1, 1), "queues file not found")])
+    errors: list[SourceError] = []
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.error((), "expected a mapping with a 'queues' key")])
-    queues, owners, errors = _load_queues(doc)
+    queues, owners, queue_errors = _load_queues(doc)
+    errors += queue_errors
+    templates = template_names(templates_dir)
+    routes_path = rules_dir / ROUTES_FILE
+    routes_doc: Located | None = None
+    if routes_path.is_file():
+        try:
+            routes_doc = load_file(routes_path)
+        except ConfigError as exc:
+            errors += exc.errors
+    routes, route_errors = load_routes(routes_doc, queues=tuple(queues),
+                                       templates=templates if templates_dir else ())
+    errors += route_errors
+    try:
+        lexicon, lexicon_errors = _load_lexicon(rules_dir)
+    except ConfigError as exc:
+        lexicon, lexicon_errors = default_lexicon(), exc.errors
+    errors += lexicon_errors
     if errors:
         raise ConfigError(errors)
     return Rules(
         queues=MappingProxyType(queues),
         function_addresses=MappingProxyType(owners),
+        routes=routes,
+        lexicon=lexicon,
+        templates=templates,
         source=rules_dir,
     )

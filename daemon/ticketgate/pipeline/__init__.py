@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import code, decide, parse, route
+from . import automail, code, decide, dedupe, flags, parse, route
 from .model import Context, Envelope, Message, Verdict
 
-PIPELINE: tuple[str, ...] = ("parse", "code", "route", "decide")
+PIPELINE: tuple[str, ...] = ("parse", "automail", "dedupe", "code", "flags", "route", "decide")
 
-STAGES: dict[str, ModuleType] = {m.name: m for m in (parse, code, route, decide)}
+STAGES: dict[str, ModuleType] = {
+    m.name: m for m in (parse, automail, dedupe, code, flags, route, decide)
+}
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,38 @@
-"""Stage `decide`: turn what the earlier stages found into one action."""
+"""Stage `decide`: turn what the earlier stages found into one action and what to send."""
 
 from __future__ import annotations
 
 from .model import Context, Message
+from .route import DEFAULT_ACKNOWLEDGEMENT
 
 name = "decide"
-description = "Settle the action: new ticket, follow-up, duplicate, event, hold or drop."
+description = "Settle the action (new ticket, follow-up, duplicate, event, hold, drop)."
 
 
 def process(message: Message, context: Context) -> Message:
     verdict = message.verdict
     if verdict.action in ("hold", "drop", "duplicate", "event"):
-        return message.evolve(verdict=verdict.note(name, f"action {verdict.action}"))
+        return message.evolve(verdict=verdict.note(
+            name, f"action {verdict.action}; nothing is sent", acknowledgement=None))
+    if verdict.automail is not None:
+        verdict = verdict.note(name, f"{verdict.automail}: never acknowledged",
+                               acknowledgement=None)
     if verdict.followup_of is not None:
-        return message.evolve(
-            verdict=verdict.note(name, f"follow-up on #{verdict.followup_of}", action="followup")
+        ticket = context.view.ticket(verdict.followup_of)
+        mail = message.parsed
+        sender = mail.sender.address if mail.sender else ""
+        queue = context.rules.queues.get(ticket.queue) if ticket else None
+        staff = queue is not None and sender in queue.staff
+        ack = (
+            DEFAULT_ACKNOWLEDGEMENT
+            if context.settings.acknowledgements.on_followup and not staff
+            and verdict.automail is None and "resent" not in verdict.flags
+            else None
         )
+        if "resent" in verdict.flags and verdict.automail is None:
+            ack = DEFAULT_ACKNOWLEDGEMENT  # tell them no new ticket was made
+        return message.evolve(verdict=verdict.note(
+            name,
+            f"follow-up on #{verdict.followup_of}" + (" by staff: correspondence" if staff else ""),
+            action="followup", staff_reply=staff, acknowledgement=ack))
     return message.evolve(verdict=verdict.note(name, "new ticket", action="new_ticket"))

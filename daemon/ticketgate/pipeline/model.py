@@ -47,6 +47,9 @@ class Verdict:
     acknowledgement: str | None = None
     notify: tuple[str, ...] = ()
     hold_reason: str | None = None
+    staff_reply: bool = False  # a follow-up written by the queue's staff: correspondence
+    username: str | None = None  # the requester's username, when the mail gives one
+    subject_key: str = ""  # the normalised subject, for finding the same request sent again
     notes: tuple[tuple[str, str], ...] = ()  # (stage, explanation), in order
 
     def note(self, stage: str, text: str, **changes: Any) -> Verdict:

@@ -94,6 +94,18 @@ class StoreView:
                 return int(row[0])
         return None
 
+    def thread_of(self, message_ids: Iterable[str]) -> tuple[int, bool] | None:
+        """(ticket, sent by us) for the last-named of these Message-IDs that we stored."""
+        for mid in reversed(list(message_ids)):
+            row = self.conn.execute(
+                "SELECT ticket_id, direction FROM messages WHERE message_id = ?"
+                " ORDER BY direction = 'out' DESC LIMIT 1",
+                (mid,),
+            ).fetchone()
+            if row:
+                return int(row[0]), row[1] == "out"
+        return None
+
     def message(self, message_id: str) -> tuple[int, int] | None:
         """(message row id, ticket id) of an incoming message with this Message-ID."""
         row = self.conn.execute(
@@ -115,3 +127,32 @@ class StoreView:
             (ticket_id, address),
         ).fetchone()
         return row is not None
+
+    def is_our_message_id(self, message_id: str) -> bool:
+        """True when we sent a message with this Message-ID (it is in the outbox)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE message_id = ? LIMIT 1", (message_id,)
+        ).fetchone()
+        return row is not None
+
+    def recipients_of(self, message_row: int) -> tuple[str, ...]:
+        """Envelope recipients of the delivery that stored this message row."""
+        row = self.conn.execute(
+            "SELECT s.rcpt_to FROM messages m JOIN spool s ON s.id = m.spool_id WHERE m.id = ?",
+            (message_row,),
+        ).fetchone()
+        return tuple(json.loads(row[0])) if row else ()
+
+    def resend_candidates(
+        self, requester: str, subject_key: str, since: float
+    ) -> list[tuple[int, str, str]]:
+        """(ticket, status, first message text) of this requester's tickets with this subject."""
+        rows = self.conn.execute(
+            "SELECT t.id, t.status, (SELECT m.text FROM messages m WHERE m.ticket_id = t.id"
+            " ORDER BY m.id LIMIT 1) FROM tickets t"
+            " WHERE t.requester = ? AND t.subject_key = ? AND t.created_at >= ?"
+            " ORDER BY t.created_at DESC LIMIT 5",
+            (requester, subject_key, since),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2] or "")) for r in rows]
+

@@ -96,6 +96,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_state ON outbox(state, id);
     CREATE INDEX outbox_rcpt ON outbox(rcpt_to, created_at);
     """,
+    # 2: resend detection looks up open tickets by requester and normalised subject.
+    """
+    ALTER TABLE tickets ADD COLUMN subject_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX tickets_resend ON tickets(requester, subject_key, created_at);
+    CREATE INDEX messages_spool ON messages(spool_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

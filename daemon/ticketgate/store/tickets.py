@@ -57,11 +57,13 @@ def create_ticket(
     priority: str | None = None,
     tags: Iterable[str] = (),
     linked_to: int | None = None,
+    subject_key: str = "",
     now: float,
 ) -> int:
     cur = conn.execute(
         "INSERT INTO tickets (queue, status, subject, requester, flags, priority, tags,"
-        " linked_to, created_at, updated_at) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?)",
+        " linked_to, subject_key, created_at, updated_at)"
+        " VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             queue,
             subject,
@@ -70,6 +72,7 @@ def create_ticket(
             priority,
             json.dumps(list(tags)),
             linked_to,
+            subject_key,
             now,
             now,
         ),

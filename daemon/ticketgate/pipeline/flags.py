@@ -1,0 +1,51 @@
+"""Stage `flags`: the helpdesk's etiquette, checked on each mail that opens a ticket.
+
+The heuristics live in `ticketgate.etiquette`; their word lists, patterns and thresholds come
+from `rules/etiquette.yaml`, so a site tunes them for its languages without code. Follow-ups
+are not judged: a reply's subject is the ticket's, and its text answers a question.
+"""
+
+from __future__ import annotations
+
+from .. import etiquette
+from .code import code_pattern
+from .model import Context, Message
+
+name = "flags"
+description = "Flag vague subjects, several matters, private addresses, missing computer names."
+
+
+def process(message: Message, context: Context) -> Message:
+    verdict = message.verdict
+    if verdict.action != "new_ticket" or verdict.followup_of is not None:
+        return message.evolve(verdict=verdict.note(name, "not judged: not a new ticket"))
+    if verdict.automail is not None:
+        return message.evolve(verdict=verdict.note(name, f"not judged: {verdict.automail}"))
+    mail = message.parsed
+    lexicon = context.rules.lexicon
+    sender = mail.sender.address if mail.sender else None
+    why = etiquette.vague_subject(
+        mail.subject, lexicon, code_pattern=code_pattern(context.settings.ticket_tag)
+    )
+    if why:
+        verdict = verdict.with_flag("vague_subject", why, name)
+    why = etiquette.multi_issue(mail.subject, mail.new_text, lexicon)
+    if why:
+        verdict = verdict.with_flag("multi_issue", why, name)
+    private, username = etiquette.private_address(
+        sender, mail.new_text, lexicon, context.settings.pipeline.institutional_domains
+    )
+    if private:
+        verdict = verdict.with_flag(
+            "private_address", f"{sender} is outside the institution and gives no username",
+            name,
+        )
+    elif username:
+        verdict = verdict.note(name, f"username given in the text: {username}",
+                               username=username)
+    why = etiquette.missing_computer_name(mail.subject, mail.new_text, lexicon)
+    if why:
+        verdict = verdict.with_flag("missing_computer_name", why, name)
+    if not verdict.flags:
+        verdict = verdict.note(name, "no etiquette flags")
+    return message.evolve(verdict=verdict)
