@@ -17,7 +17,8 @@ from pathlib import Path
 from . import __version__, exits
 from .config import Settings, load_settings
 from .log import configure
-from .rules import Rules, load_rules
+from .outbox.commands import add_parser as add_outbox_parser
+from .rules import load_rules
 from .yamlsource import ConfigError
 
 
@@ -41,7 +42,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     from .store import spool as spool_rows
 
     settings = _settings(args)
-    rules = load_rules(settings.rules_dir)
+    rules = load_rules(settings.rules_dir, settings.templates_dir)
     unknown = [r for r in args.rcpt if not rules.is_function_address(r)]
     if unknown:
         print(f"ticketgate inject: not a function address: {', '.join(unknown)}", file=sys.stderr)
@@ -107,6 +108,8 @@ def cmd_spool(args: argparse.Namespace) -> int:
 
 
 def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
+    from .apply import ApplyOptions
+    from .outbox.compose import composer as outbox_composer
     from .store import Store
     from .store import spool as spool_rows
     from .worker import process_row
@@ -115,13 +118,16 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
         print(f"ticketgate: not a spool id: {spool_id_text!r}", file=sys.stderr)
         return exits.USAGE
     spool_id = int(spool_id_text)
-    rules = load_rules(settings.rules_dir)
+    rules = load_rules(settings.rules_dir, settings.templates_dir)
     with Store(settings.database) as store:
         released = store.writer.call(lambda c: spool_rows.release(c, spool_id))
         if not released:
             print(f"ticketgate: spool row S{spool_id} is not held", file=sys.stderr)
             return exits.DATAERR
-        outcome = process_row(store, settings, rules, spool_id)
+        # The same after-apply hook as the daemon's: a ticket made here is acknowledged too
+        # (its mail waits in the outbox for the running daemon, or the next start).
+        hook = outbox_composer(settings, lambda: rules)
+        outcome = process_row(store, settings, rules, spool_id, ApplyOptions(after=(hook,)))
     if as_json:
         print(json.dumps(outcome.__dict__))
     elif outcome.state == "held":
@@ -131,16 +137,39 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     return exits.OK if outcome.state in ("done", "skipped") else exits.DATAERR
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from .outbox.commands import run
+
+    return run(args, _settings(args))
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
+    from . import rulescmd
+
     settings = _settings(args)
+    if args.rules_cmd == "check":
+        return rulescmd.check(settings)
     try:
-        rules: Rules = load_rules(settings.rules_dir)
+        return rulescmd.test(settings, args.files, rcpt=args.rcpt or (), sender=args.sender,
+                             as_json=args.json)
     except ConfigError as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return exits.DATAERR
-    addresses = len(rules.function_addresses)
-    print(f"{settings.rules_dir}: ok, {len(rules.queues)} queues, {addresses} function addresses")
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    import signal
+
+    settings = _settings(args)
+    try:
+        pid = int(settings.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        print(f"ticketgate: no running daemon found through {settings.pid_file}: {exc}",
+              file=sys.stderr)
+        return exits.TEMPFAIL
+    print(f"sent SIGHUP to ticketgate (pid {pid}); see its log for the result")
     return exits.OK
 
 
@@ -194,10 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spool)
 
+    add_outbox_parser(sub, [common], listing, cmd_outbox)
+
     p = sub.add_parser("rules", parents=[common], help="check the rules")
     rsub = p.add_subparsers(dest="rules_cmd", required=True, metavar="ACTION")
-    rsub.add_parser("check", parents=[common], help="validate every rules file")
+    rsub.add_parser("check", parents=[common],
+                    help="validate every rules file (errors as file:line:col: message)")
+    q = rsub.add_parser("test", parents=[common],
+                        help="run the pipeline on message files read-only and print the verdict")
+    q.add_argument("files", nargs="+", metavar="FILE", help="message files ('-' for stdin)")
+    q.add_argument("--json", action="store_true", help="one JSON object per file")
+    q.add_argument("--rcpt", action="append", metavar="ADDR",
+                   help="envelope recipient (default: function addresses in To/Cc)")
+    q.add_argument("--from", dest="sender", metavar="ADDR",
+                   help="envelope sender (default: the From address)")
     p.set_defaults(func=cmd_rules)
+
+    p = sub.add_parser("reload", parents=[common],
+                       help="make the running daemon reload its rules and templates (SIGHUP)")
+    p.set_defaults(func=cmd_reload)
     return parser
 
 

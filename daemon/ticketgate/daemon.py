@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -12,6 +14,8 @@ import structlog
 from .apply import ApplyOptions
 from .config import Settings
 from .notify import sd_notify
+from .outbox.compose import composer
+from .outbox.worker import OutboxWorker
 from .rules import Rules, load_rules
 from .smtp import Sessions, SpoolHandler, start_server
 from .store import Store
@@ -39,8 +43,10 @@ class Daemon:
         self.settings = settings
         self.spool_only = spool_only
         self.shutdown_grace = shutdown_grace
-        self._rules: Rules = load_rules(settings.rules_dir)
+        self._rules: Rules = load_rules(settings.rules_dir, settings.templates_dir)
         self.store = Store(settings.database)
+        self.outbox = OutboxWorker(self.store, settings)
+        self.composer = composer(settings, self.rules, on_queued=self.outbox.wake_after_commit)
         self.worker = Worker(self.store, settings, self.rules, self.apply_options)
         self.sessions = Sessions(settings.max_connections)
         self.servers: list[asyncio.Server] = []
@@ -52,12 +58,12 @@ class Daemon:
         return self._rules
 
     def apply_options(self) -> ApplyOptions:
-        return ApplyOptions()
+        return ApplyOptions(after=(self.composer,))
 
     def reload(self) -> bool:
         """Load the rules again; invalid new rules are refused and the old ones kept."""
         try:
-            rules = load_rules(self.settings.rules_dir)
+            rules = load_rules(self.settings.rules_dir, self.settings.templates_dir)
         except ConfigError as exc:
             for error in exc.errors:
                 log.error("reload_refused", error=str(error))
@@ -72,6 +78,7 @@ class Daemon:
             log.warning("spool_only", detail="accepting and spooling mail; the pipeline is off")
         else:
             self.worker.start()
+            await self.outbox.start()  # with the pipeline: --spool-only sends nothing either
         listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
         for protocol, listener in listeners:
             if listener is None:
@@ -92,8 +99,15 @@ class Daemon:
                 host, port = sock.getsockname()[:2]
                 self.bound.append(Bound(protocol, host, port))
                 log.info("listening", protocol=protocol, host=host, port=port)
+        self._write_pid()
         sd_notify("READY=1")
         self.ready.set()
+
+    def _write_pid(self) -> None:
+        try:
+            self.settings.pid_file.write_text(f"{os.getpid()}\n")
+        except OSError as exc:  # e.g. a read-only state directory: reload still works by signal
+            log.warning("pid_file_not_written", path=str(self.settings.pid_file), error=str(exc))
 
     async def run(self) -> None:
         """Serve until stopped; install signal handlers when on the main thread."""
@@ -126,5 +140,9 @@ class Daemon:
             await server.wait_closed() if finished else None
         if not self.spool_only:
             await asyncio.to_thread(self.worker.stop)
+            await self.outbox.stop(grace=min(5.0, self.shutdown_grace))
         await asyncio.to_thread(self.store.close)
+        with contextlib.suppress(OSError):
+            if self.settings.pid_file.read_text().strip() == str(os.getpid()):
+                self.settings.pid_file.unlink()
         log.info("stopped")
