@@ -1,0 +1,125 @@
+"""Rendering: Jinja2 templates to text, and text plus safe headers to a complete mail.
+
+Templates live in `templates/` (the `templates_dir` setting), one file per name and language:
+`{name}.{lang}.txt.j2`, e.g. `acknowledgement.sv.txt.j2`. A body is the languages of the
+`acknowledgements.languages` setting that exist for the name, in that order, separated by a
+rule. Subjects are built in code (the ticket code, then the original subject), so no template
+can drop the code a reply needs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .headers import one_line
+from .ids import LOOP_HEADER
+
+LANGUAGE_RULE = "\n\n" + "-" * 60 + "\n\n"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+# Precedence: bulk, as most helpdesk software sends on automatic mail. The standard signals
+# (Auto-Submitted, RFC 3834) and Exchange's X-Auto-Response-Suppress stop modern responders;
+# Precedence is the one that older vacation programs and procmail/maildrop recipes still
+# check, and they would otherwise answer our acknowledgement and start a loop. "junk" would
+# invite spam filters; "list" would claim a list we are not. The price, that a few providers
+# file such mail as bulk, is paid by every ticket system and is smaller than a loop.
+PRECEDENCE = "bulk"
+
+
+class Templates:
+    """The admin's Jinja2 templates; edits on disk are picked up without a restart."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not a blank
+            autoescape=False,  # plain text mail, never HTML
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=True,
+        )
+
+    def languages(self, name: str, wanted: Sequence[str]) -> list[str]:
+        """The languages among `wanted` that template `name` has a file for."""
+        if not _NAME.fullmatch(name):
+            raise jinja2.TemplateNotFound(name)
+        return [lang for lang in wanted if (self.directory / f"{name}.{lang}.txt.j2").is_file()]
+
+    def render(self, name: str, wanted: Sequence[str], context: Mapping[str, Any]) -> str:
+        """The body: template `name` in each language present, in order.
+
+        Raises jinja2.TemplateError (TemplateNotFound when no language exists).
+        """
+        present = self.languages(name, wanted)
+        if not present:
+            raise jinja2.TemplateNotFound(f"{name}.{{{','.join(wanted)}}}.txt.j2")
+        parts = []
+        for lang in present:
+            template = self.env.get_template(f"{name}.{lang}.txt.j2")
+            text = template.render({**context, "lang": lang, "languages": present})
+            parts.append(_tidy(text))
+        return LANGUAGE_RULE.join(parts) + "\n"
+
+
+def _tidy(text: str) -> str:
+    # Conditional paragraphs leave runs of blank lines behind: keep at most one.
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Everything one outgoing mail needs; `build` turns it into bytes."""
+
+    message_id: str  # without angle brackets
+    sender: Address
+    to: Address
+    subject: str
+    body: str
+    instance: str
+    auto_submitted: str  # auto-replied (acknowledgements) or auto-generated (notifications)
+    in_reply_to: str | None = None  # "<id>"
+    references: tuple[str, ...] = ()  # "<id>" each
+    reply_to: Address | None = None
+    languages: tuple[str, ...] = ()
+
+
+def build(mail: Outgoing, *, now: float | None = None) -> bytes:
+    """The complete mail in wire form (CRLF, 7-bit: RFC 2047 headers, quoted-printable body)."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = mail.sender
+    msg["To"] = mail.to
+    if mail.reply_to is not None:
+        msg["Reply-To"] = mail.reply_to
+    msg["Subject"] = one_line(mail.subject, 998)
+    msg["Date"] = formatdate(now if now is not None else time.time(), localtime=True)
+    msg["Message-ID"] = f"<{mail.message_id}>"
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = mail.in_reply_to
+    if mail.references:
+        msg["References"] = " ".join(mail.references)
+    msg["Auto-Submitted"] = mail.auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = PRECEDENCE
+    msg[LOOP_HEADER] = one_line(mail.instance, 255)
+    if mail.languages:
+        msg["Content-Language"] = ", ".join(mail.languages)
+    msg.set_content(mail.body, charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()

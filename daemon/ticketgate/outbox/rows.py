@@ -1,0 +1,144 @@
+"""SQL on the `outbox` table: one row per rendered mail and recipient.
+
+A row is `pending` until delivered (`sent`) or given up (`failed`). Its Message-ID and raw
+bytes never change, so every attempt delivers the same mail. Each query here is served by an
+index of schema.py (`outbox_due`, `outbox_state`, `outbox_rcpt`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+COLUMNS = (
+    "id, ticket_id, kind, message_id, mail_from, rcpt_to, state, attempts, next_attempt_at,"
+    " last_error, created_at, sent_at"
+)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row, without its raw bytes unless asked for."""
+
+    id: int
+    ticket_id: int | None
+    kind: str
+    message_id: str
+    mail_from: str
+    rcpt_to: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+    raw: bytes = b""
+
+
+def from_row(row: Sequence[Any]) -> OutboxRow:
+    return OutboxRow(*row)
+
+
+def insert(
+    conn: sqlite3.Connection, *, ticket_id: int, kind: str, message_id: str, rcpt_to: str,
+    raw: bytes, now: float, mail_from: str = "",
+) -> int:
+    """Queue one mail for delivery now; returns the row id."""
+    cur = conn.execute(
+        "INSERT INTO outbox (ticket_id, kind, message_id, mail_from, rcpt_to, raw, state,"
+        " attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        (ticket_id, kind, message_id, mail_from, rcpt_to, raw, now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
+    """Pending rows whose time has come, earliest first, with their raw bytes."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS}, raw FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
+        " ORDER BY next_attempt_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [from_row(r) for r in rows]
+
+
+def next_due(conn: sqlite3.Connection, after: float) -> float | None:
+    """When the next pending row not yet due becomes due, or None."""
+    row = conn.execute(
+        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
+        (after,),
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def get(conn: sqlite3.Connection, outbox_id: int) -> OutboxRow | None:
+    row = conn.execute(f"SELECT {COLUMNS} FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+    return from_row(row) if row else None
+
+
+def raw_of(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
+    row = conn.execute("SELECT raw FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def listing(conn: sqlite3.Connection, state: str | None, limit: int) -> list[OutboxRow]:
+    """Rows newest first, optionally of one state."""
+    if state:
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?",
+            (state, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+    return [from_row(r) for r in rows]
+
+
+def mark_sent(conn: sqlite3.Connection, outbox_id: int, now: float) -> bool:
+    """Record a delivery; False when the row was no longer pending."""
+    cur = conn.execute(
+        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?,"
+        " last_error = NULL WHERE id = ? AND state = 'pending'",
+        (now, outbox_id),
+    )
+    return cur.rowcount == 1
+
+
+def mark_deferred(
+    conn: sqlite3.Connection, outbox_id: int, next_attempt_at: float, error: str
+) -> bool:
+    """Record a temporary failure and when to try again."""
+    cur = conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+        " WHERE id = ? AND state = 'pending'",
+        (next_attempt_at, error, outbox_id),
+    )
+    return cur.rowcount == 1
+
+
+def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> bool:
+    """Give up on a row (permanent failure, or temporary failures for too long)."""
+    cur = conn.execute(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?"
+        " WHERE id = ? AND state = 'pending'",
+        (error, outbox_id),
+    )
+    return cur.rowcount == 1
+
+
+def requeue(conn: sqlite3.Connection, outbox_id: int, now: float) -> bool:
+    """Make a failed or pending row due now, with a fresh give-up clock (`outbox retry`).
+
+    The give-up time counts from `created_at`, so a retry starts it again; attempts so far
+    are kept, as the history of what happened.
+    """
+    cur = conn.execute(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = ?, created_at = ?"
+        " WHERE id = ? AND state IN ('pending', 'failed')",
+        (now, now, outbox_id),
+    )
+    return cur.rowcount == 1

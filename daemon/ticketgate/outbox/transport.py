@@ -1,0 +1,145 @@
+"""Transports: how one rendered mail leaves. Blocking code, run in the worker's threads.
+
+- `maildir` (the embedded default, for local use): the mail is added to a Maildir through the
+  stdlib `mailbox` module (written under tmp/, then renamed into new/), with `Return-Path: <>`
+  and `Delivered-To:` prepended as a delivering MTA would.
+- `smtp`: a smarthost through the stdlib `smtplib`, one connection per mail, with optional
+  STARTTLS (certificate verified) and AUTH; the password is read from `password_file` at each
+  delivery, so a changed password needs no restart.
+
+Outcomes: a return is delivered; TemporaryFailure is retried; PermanentFailure is given up at
+once. A 5xx answer to MAIL, RCPT or DATA is about this mail, so it is permanent; a 5xx while
+connecting, greeting, authenticating or starting TLS is about our setup, which an admin can fix,
+so it is temporary like a refused connection or a timeout: failing every mail for good over a
+wrong password would lose them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import os
+import smtplib
+import ssl
+from pathlib import Path
+from typing import Protocol
+
+from ..config import Delivery, Settings
+
+
+class TemporaryFailure(Exception):
+    """Try again later."""
+
+
+class PermanentFailure(Exception):
+    """Do not try again."""
+
+
+class Transport(Protocol):
+    name: str
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        """Deliver one mail to one recipient; return a short description of the result."""
+        ...
+
+
+class MaildirTransport:
+    """Adds each mail to one Maildir (created if missing)."""
+
+    name = "maildir"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt_to}\r\n".encode()
+        # Maildir files use the local line ending, as an MDA writes them.
+        data = (trace + raw).replace(b"\r\n", b"\n")
+        try:
+            # Created here rather than by mailbox (create=True), which races between the
+            # worker's threads: two first deliveries at once would both try to mkdir.
+            for sub in ("tmp", "new", "cur"):
+                os.makedirs(self.path / sub, mode=0o700, exist_ok=True)
+            key = mailbox.Maildir(self.path, factory=None, create=False).add(data)
+        except OSError as exc:  # a full or read-only disk is worth waiting for
+            raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
+        return f"maildir {key}"
+
+
+def _status(code: int, reply: bytes | str, step: str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return f"{step}: {code} {' '.join(text.split())}"[:500]
+
+
+class SmtpTransport:
+    """Delivers through a smarthost; see the module docstring for how failures are judged."""
+
+    name = "smtp"
+
+    def __init__(self, delivery: Delivery, helo_name: str) -> None:
+        self.delivery = delivery
+        self.helo_name = helo_name
+
+    def _password(self) -> str:
+        path = self.delivery.password_file
+        if path is None:
+            raise TemporaryFailure("delivery.username is set but delivery.password_file is not")
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot read password_file: {exc}") from exc
+
+    def _setup(self, smtp: smtplib.SMTP) -> None:
+        d = self.delivery
+        smtp.ehlo_or_helo_if_needed()
+        if d.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if d.username:
+            smtp.login(d.username, self._password())
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        d = self.delivery
+        smtp = smtplib.SMTP(local_hostname=self.helo_name, timeout=d.timeout)
+        try:
+            try:
+                smtp.connect(d.host, d.port)
+                self._setup(smtp)
+            except smtplib.SMTPResponseException as exc:
+                raise TemporaryFailure(_status(exc.smtp_code, exc.smtp_error, "setup")) from exc
+            code, reply = smtp.mail(mail_from)  # "" is sent as MAIL FROM:<>
+            _check(code, reply, "MAIL", ok=(250,))
+            code, reply = smtp.rcpt(rcpt_to)
+            _check(code, reply, "RCPT", ok=(250, 251))
+            code, reply = smtp.data(raw)
+            _check(code, reply, "DATA", ok=(250,))
+        except (TemporaryFailure, PermanentFailure):
+            smtp.close()
+            raise
+        except smtplib.SMTPResponseException as exc:  # e.g. DATA refused before 354
+            smtp.close()
+            failure = PermanentFailure if 500 <= exc.smtp_code < 600 else TemporaryFailure
+            raise failure(_status(exc.smtp_code, exc.smtp_error, "smtp")) from exc
+        except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS, disconnect
+            smtp.close()
+            raise TemporaryFailure(f"{d.host}:{d.port}: {type(exc).__name__}: {exc}") from exc
+        # Delivered: whatever QUIT answers cannot undo that.
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            smtp.quit()
+        smtp.close()
+        return _status(code, reply, "sent")
+
+
+def _check(code: int, reply: bytes, step: str, *, ok: tuple[int, ...]) -> None:
+    if code in ok:
+        return
+    failure = PermanentFailure if 500 <= code < 600 else TemporaryFailure
+    raise failure(_status(code, reply, step))
+
+
+def transport_for(settings: Settings) -> Transport:
+    """The transport the settings name."""
+    delivery = settings.delivery
+    if delivery.transport == "smtp":
+        return SmtpTransport(delivery, settings.instance)
+    return MaildirTransport(delivery.maildir)

@@ -1,0 +1,250 @@
+"""The outbox worker: delivers pending rows on the event loop's schedule, never on its time.
+
+Due rows are read with the `outbox_due` partial index, in a reader thread of its own; each
+delivery runs in a pool of `delivery.concurrency` threads, so at most that many are in flight
+and a slow or dead smarthost only ever occupies those threads, never the event loop that
+serves SMTP ingest. Results are recorded through the single writer (`await writer.run`),
+with the ticket's event in the same commit.
+
+Retries: a temporary failure is tried again after `first` seconds (30, with up to 10% jitter:
+within a minute), then doubling up to `cap` (2 hours), until `delivery.give_up_after` has
+passed since the row was created (5 days by default); then it fails. A permanent failure fails
+at once. Deferrals become events on the ticket at attempts 1, 2, 4, 8, ..., so a long outage
+does not bury the ticket's history; the row's `attempts` and `last_error` always say the rest.
+
+After a crash, rows left `pending` are simply delivered again at start: their Message-ID and
+bytes are fixed, so a mail that had in fact gone out arrives as the same mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ..config import Settings
+from ..store import StorageError, Store
+from ..store import tickets as t
+from ..store.reads import StoreView
+from . import rows
+from .rows import OutboxRow
+from .transport import PermanentFailure, TemporaryFailure, Transport, transport_for
+
+log = structlog.get_logger("ticketgate.outbox")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for temporary failures (see the module docstring)."""
+
+    first: float = 30.0
+    factor: float = 2.0
+    cap: float = 2 * 3600.0
+    jitter: float = 0.1
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt (1 for the first)."""
+        base = min(self.first * self.factor ** max(attempts - 1, 0), self.cap)
+        return base * (1.0 + random.uniform(0.0, self.jitter))
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one attempt ended: sent, deferred or failed, and what the far end said."""
+
+    outcome: str
+    detail: str
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def record(
+    conn: sqlite3.Connection, row: OutboxRow, result: Result, *, now: float,
+    retry: RetryPolicy, give_up_after: float,
+) -> str:
+    """Write the result of one attempt and its event; returns the row's new state."""
+    attempts = row.attempts + 1
+    base = {"outbox_id": row.id, "to": row.rcpt_to, "message_id": row.message_id,
+            "attempts": attempts}
+    if result.outcome == "sent":
+        if rows.mark_sent(conn, row.id, now):
+            t.event(conn, row.ticket_id, f"{row.kind}_sent", {**base, "result": result.detail},
+                    at=now)
+        return "sent"
+    deadline = row.created_at + give_up_after
+    if result.outcome == "deferred" and now < deadline:
+        next_at = min(now + retry.delay(attempts), deadline)
+        if rows.mark_deferred(conn, row.id, next_at, result.detail) and _is_power_of_two(
+            attempts
+        ):
+            t.event(conn, row.ticket_id, f"{row.kind}_deferred",
+                    {**base, "error": result.detail, "next_attempt_at": next_at}, at=now)
+        return "pending"
+    error = result.detail
+    if result.outcome == "deferred":
+        error = f"gave up after {attempts} attempts over {give_up_after:.0f}s: {error}"
+    if rows.mark_failed(conn, row.id, error):
+        t.event(conn, row.ticket_id, f"{row.kind}_failed", {**base, "error": error}, at=now)
+    return "failed"
+
+
+def _nothing(_conn: sqlite3.Connection) -> None:
+    return None
+
+
+class OutboxWorker:
+    """Runs on the daemon's event loop: `await start()`, `wake()` from anywhere, `await stop()`."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        retry: RetryPolicy | None = None,
+        poll: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.transport = transport or transport_for(settings)
+        self.retry = retry or RetryPolicy()  # tests may replace it on a running worker
+        self.poll = poll
+        self.clock = clock
+        self.concurrency = max(1, settings.delivery.concurrency)
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.delivered = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="ticketgate-outbox-read")
+        self._senders = ThreadPoolExecutor(self.concurrency,
+                                           thread_name_prefix="ticketgate-outbox")
+        self._view = StoreView(store.path)  # used only in the reader thread
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="ticketgate-outbox")
+        log.info("outbox_started", transport=self.transport.name, concurrency=self.concurrency)
+
+    def wake(self) -> None:
+        """Look for due rows now (thread-safe)."""
+        loop, event = self._loop, self._wakeup
+        if loop is None or event is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(event.set)
+
+    def wake_after_commit(self) -> None:
+        """Wake once the writer's current group is on disk (call from inside a writer job).
+
+        The job that queued the rows has not committed yet; a no-op job submitted now runs
+        in a later group, so its future resolves after our rows are visible to readers.
+        """
+        future = self.store.writer.submit(_nothing)
+        future.add_done_callback(lambda _f: self.wake())
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking rows; give deliveries in flight `grace` seconds, then leave them
+        pending (they are delivered at the next start, as the same mail)."""
+        self._stopping = True
+        self.wake()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.in_flight:
+            _, late = await asyncio.wait(list(self.in_flight.values()), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("outbox_deliveries_abandoned", count=len(late))
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(self._reader, self._view.close)
+        self._reader.shutdown(wait=False)
+
+    def _due(self, now: float, limit: int) -> tuple[list[OutboxRow], float | None]:
+        conn = self._view.conn
+        return rows.due(conn, now, limit), rows.next_due(conn, now)
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None and self._loop is not None
+        while not self._stopping:
+            self._wakeup.clear()
+            timeout = self.poll
+            free = self.concurrency - len(self.in_flight)
+            if free > 0:
+                now = self.clock()
+                try:
+                    due, next_at = await self._loop.run_in_executor(
+                        self._reader, self._due, now, free + len(self.in_flight))
+                except Exception as exc:  # the database may be briefly unavailable
+                    log.warning("outbox_read_failed", error=str(exc))
+                    due, next_at = [], None
+                for row in [r for r in due if r.id not in self.in_flight][:free]:
+                    self._launch(row)
+                if next_at is not None:
+                    timeout = min(max(next_at - now, 0.01), self.poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def _launch(self, row: OutboxRow) -> None:
+        task = asyncio.create_task(self._deliver(row), name=f"ticketgate-outbox-{row.id}")
+        self.in_flight[row.id] = task
+
+        def done(_task: asyncio.Task[None]) -> None:
+            self.in_flight.pop(row.id, None)
+            if self._wakeup is not None:
+                self._wakeup.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, row: OutboxRow) -> None:
+        assert self._loop is not None
+        bound = log.bind(outbox_id=row.id, ticket=row.ticket_id, kind=row.kind, to=row.rcpt_to)
+        try:
+            detail = await self._loop.run_in_executor(
+                self._senders, self.transport.deliver, row.mail_from, row.rcpt_to, row.raw)
+            result = Result("sent", detail)
+        except TemporaryFailure as exc:
+            result = Result("deferred", str(exc))
+        except PermanentFailure as exc:
+            result = Result("failed", str(exc))
+        except RuntimeError as exc:  # the pool was shut down under us: leave it pending
+            bound.warning("outbox_delivery_abandoned", error=str(exc))
+            return
+        except Exception as exc:  # a bug or an unexpected library error: try again later
+            bound.exception("outbox_delivery_error")
+            result = Result("deferred", f"{type(exc).__name__}: {exc}")
+        now = self.clock()
+        retry, give_up = self.retry, self.settings.delivery.give_up_after
+        try:
+            state = await self.store.writer.run(
+                lambda c: record(c, row, result, now=now, retry=retry, give_up_after=give_up))
+        except StorageError as exc:
+            # Not recorded: the row stays pending and is delivered again, as the same mail.
+            bound.error("outbox_record_failed", error=str(exc), outcome=result.outcome)
+            return
+        if state == "sent":
+            self.delivered += 1
+            bound.info("outbox_sent", attempts=row.attempts + 1, result=result.detail)
+        elif state == "pending":
+            bound.warning("outbox_deferred", attempts=row.attempts + 1, error=result.detail)
+        else:
+            bound.error("outbox_failed", attempts=row.attempts + 1, error=result.detail)
+
+    def stats(self) -> dict[str, Any]:
+        return {"in_flight": len(self.in_flight), "delivered": self.delivered}
