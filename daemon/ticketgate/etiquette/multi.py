@@ -97,6 +97,22 @@ def _starts_with_topic(tokens: list[str], lexicon: Lexicon) -> bool:
     )
 
 
+def _opens_detail(tokens: list[str], lexicon: Lexicon) -> bool:
+    """True when the clause opens with a preposition or the like ("på min dator", "men ...").
+
+    Not when a verb follows at once: then the word was a pronoun, as lower-case English "i"
+    in "i need ..." (the Swedish preposition "i" is "in").
+    """
+    n = lexicon.prepositions.match_at(tokens, 0)
+    if not n:
+        return False
+    rest = tokens[n:]
+    return not any(
+        words.match_at(rest, 0)
+        for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
+    )
+
+
 class _Reader:
     """Reads clauses in order into units, remembering what the text has talked about so far."""
 
@@ -143,7 +159,6 @@ class _Reader:
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
         for raw in clauses:
-            joined = lx.joiners.match_at(raw, 0) > 0
             tokens, strong, weak = _strip_transition(raw, lx)
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
@@ -165,13 +180,13 @@ class _Reader:
             # att ...", even across sentences), a verbless tail.
             target = current
             folds = (
-                lx.prepositions.match_at(raw, 0) > 0
-                or lx.prepositions.match_at(tokens, 0) > 0
+                _opens_detail(raw, lx)
+                or _opens_detail(tokens, lx)
                 or lx.consequences.contains(raw[:4])
                 or lx.consequences.contains(tokens[:3])
                 or (verbless and not topics)
                 or (verbless and lx.alternatives.contains(tokens))
-                or (verbless and joined and in_detail)
+                or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
             )
             if not strong and lx.anaphora.match_at(tokens, 0) and not opens_topic:
                 folds = True
@@ -273,15 +288,13 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     seen: set[str] = {t for u in subject_issues for t in u.topics}
     earlier = False
     for unit in body_units:
-        if unit.issue and unit.strong and (earlier or seen):
+        # After "another thing:" anything with substance is another matter, even a question
+        # without a request verb ("is there any chance of a bigger monitor?").
+        if unit.strong and (unit.issue or unit.topics) and (earlier or seen):
             return f"another matter: '{unit.strong}'"
-        if (
-            unit.issue
-            and unit.weak
-            and unit.topics
-            and seen
-            and not lexicon.same_matter(unit.topics, seen)
-        ):
+        # "Also" before a topic not named so far: the writer adds a matter. Related topics do
+        # not excuse it here ("Telefonerna är inte inkopplade. Vi saknar också nätverksuttag").
+        if unit.issue and unit.weak and unit.topics and seen and not unit.topics & seen:
             return f"2 requests joined: '{unit.weak}'"
         if unit.issue:
             seen |= unit.topics

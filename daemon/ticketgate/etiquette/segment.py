@@ -14,9 +14,14 @@ from .text import normalise, tokenize
 
 # "- item", "* item", "• item", "1. item", "2) item", "(3) item", "a) item".
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))\s+(?P<rest>\S.*)$")
-# Sentence ends: . ! ? followed by space and something that starts a sentence, or ! ? always;
-# keeps abbreviations like "t.ex. att" and "e.g. the" together.
-_SENTENCE_END_RE = re.compile(r"(?<=[.])\s+(?=[A-ZÅÄÖÉ0-9\"'(])|(?<=[!?])\s+|\s*;\s*")
+# Sentence ends: . ! ? ; followed by space. A full stop after an abbreviation ("t.ex.", "e.g.",
+# "kl.", a single letter) does not end a sentence.
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\s*;\s*")
+_ABBREVIATION_RE = re.compile(
+    r"(?:^|\s)(?:\w\.(?:\w\.)*\w?|\w|ca|kl|nr|jfr|resp|etc|vs|st|mm|osv|ev|tel|ang|dvs|bl|inkl|"
+    r"exkl|fr|tom|ex|mr|mrs|ms|dr|prof|no|approx|dept)\.$",
+    re.IGNORECASE,
+)
 # Clause breaks inside a sentence: a comma, semicolon or colon followed by a space (not "1,5",
 # "E:C"), and dashes used as punctuation.
 _CLAUSE_BREAK_RE = re.compile(r"[,;:]\s+|\s+[–—-]\s+")
@@ -81,18 +86,28 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
-    return [s.strip() for s in _SENTENCE_END_RE.split(text) if s and s.strip()]
+    out: list[str] = []
+    for piece in _SENTENCE_END_RE.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and _ABBREVIATION_RE.search(out[-1]):
+            out[-1] += " " + piece  # "t.ex. att ..." goes on
+        else:
+            out.append(piece)
+    return out
 
 
 def clause_tokens(sentence: str, lexicon: Lexicon) -> list[list[str]]:
-    """Token lists of the clauses of a sentence: split at , ; : and at joiners ("och", "and")."""
+    """Token lists of the clauses of a sentence: split at , ; : at joiners ("och", "and") and
+    before consequences ("så att", "so that")."""
     out: list[list[str]] = []
     for piece in _CLAUSE_BREAK_RE.split(sentence):
         tokens = tokenize(piece)
         start = 0
         i = 1
         while i < len(tokens):
-            n = lexicon.joiners.match_at(tokens, i)
+            n = lexicon.joiners.match_at(tokens, i) or lexicon.consequences.match_at(tokens, i)
             if n:
                 out.append(tokens[start:i])
                 start = i

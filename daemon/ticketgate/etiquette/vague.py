@@ -15,18 +15,26 @@ import re
 from .lexicon import Lexicon
 from .text import is_number, strip_subject, tokenize
 
+_CLITICS = frozenset({"s", "re", "ve", "ll", "d", "m"})
+
 
 def is_filler_form(token: str, lexicon: Lexicon) -> bool:
     """True when `token` is an inflected form of a one-word filler entry.
 
     Strips one suffix of `inflections` and tries the bare stem and the stem with -a or -e
     restored: "önskas" -> "önska", "frågorna" -> "fråga", "needed" -> "need",
-    "updated" -> "update". The stem must keep three letters, so short content words survive.
+    "updated" -> "update", "replied" -> "reply". The stem must keep three letters, so short
+    content words survive. English clitics count with their head: "what's", "you're".
     """
+    head, apostrophe, tail = token.partition("'")
+    if apostrophe and tail in _CLITICS and lexicon.filler.word(head):
+        return True  # "what's", "you're", "we'll"
     for suffix in lexicon.inflections:
         if len(token) - len(suffix) < 3 or not token.endswith(suffix):
             continue
         stem = token[: -len(suffix)]
+        if stem.endswith("i"):
+            stem = stem[:-1] + "y"  # "replied" -> "reply"
         if any(lexicon.filler.word(s) for s in (stem, stem + "a", stem + "e")):
             return True
     return False
