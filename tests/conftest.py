@@ -6,8 +6,12 @@ import asyncio
 import email.policy
 import shutil
 import smtplib
+import socket
+import sqlite3
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -133,3 +137,44 @@ def message_id_of(raw: bytes) -> str:
 
 def ticketgate_cmd() -> list[str]:
     return [sys.executable, "-m", "ticketgate.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(site: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    text = site.read_text().replace("port: 0", f"port: {port}")
+    site.write_text(text)
+    proc = subprocess.Popen(
+        [*ticketgate_cmd(), "serve", "--config", str(site), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    proc.stderr.read().decode() if proc.stderr else "died"
+                ) from None
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("serve did not start listening")
+
+
+def run_cli(site: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*ticketgate_cmd(), *args, "--config", str(site)],
+                          input=stdin, capture_output=True, timeout=60)
+
+
+def db_rows(site: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(site.parent / "var/ticketgate.db")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()

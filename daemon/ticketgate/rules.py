@@ -141,7 +141,13 @@ def load_rules(rules_dir: Path, templates_dir: Path | None = None) -> Rules:
             routes_doc = load_file(routes_path)
         except ConfigError as exc:
             errors += exc.errors
-    routes, route_errors = load_routes(routes_doc, queues=tuple(queues),
+    # With broken queues, still check routes against the queue names the file does give,
+    # so one typo does not cascade into an error on every route.
+    queue_names = tuple(queues)
+    raw_queues = doc.data.get("queues")
+    if not queue_names and isinstance(raw_queues, dict):
+        queue_names = tuple(n for n in raw_queues if isinstance(n, str))
+    routes, route_errors = load_routes(routes_doc, queues=queue_names,
                                        templates=templates if templates_dir else ())
     errors += route_errors
     try:

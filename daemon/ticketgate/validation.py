@@ -44,7 +44,9 @@ def validate(doc: Located, schema: dict[str, Any]) -> list[SourceError]:
                     )
             continue
         where = ".".join(str(p) for p in path) or "document"
-        errors.append(SourceError(doc.at(path), f"{where}: {_short(err)}"))
+        # A missing key belongs where its mapping is named, not where its first child starts.
+        position = doc.key_at(path) if err.validator == "required" and path else doc.at(path)
+        errors.append(SourceError(position, f"{where}: {_short(err)}"))
     return errors
 
 
