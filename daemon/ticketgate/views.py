@@ -110,12 +110,21 @@ def show_ticket(history: dict[str, Any], *, tag: str, out: TextIO = sys.stdout) 
         timeline.append((m["created_at"], 0,
                          f"{_when(m['created_at'])} {arrow} message from {m['from']}\n"
                          f"    Subject: {_clean(m['subject'])}\n"
-                         f"    Message-ID: <{m['message_id']}>\n\n{body}\n"))
+                         f"    Message-ID: <{m['message_id']}>\n"
+                         f"{_verdict(m['verdict'])}\n{body}\n"))
     for e in history["events"]:
         detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
         timeline.append((e["at"], 1, f"{_when(e['at'])} event {e['kind']}  {_clean(detail)}\n"))
     for _, _, text in sorted(timeline, key=lambda x: (x[0], x[1])):
         out.write(text + "\n")
+
+
+def _verdict(verdict: dict[str, Any]) -> str:
+    """How the pipeline judged a message: one line per stage decision."""
+    if not verdict:
+        return ""
+    lines = [f"    [{stage}] {_clean(note)}" for stage, note in verdict.get("notes", [])]
+    return "    Verdict:\n" + "\n".join("  " + line for line in lines) + "\n"
 
 
 def list_spool(view: StoreView, *, state: str | None, limit: int, as_json: bool,
