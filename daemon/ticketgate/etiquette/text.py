@@ -28,12 +28,17 @@ def normalise(text: str) -> str:
     )
 
 
+# Swedish puts the definite ending on an abbreviation after a colon: "wifi:t", "pc:n", "VPN:en".
+_COLON_ENDING_RE = re.compile(r"^([^\W\d_][\w.-]*[^\W\d_]):[^\W\d_]{1,3}$")
+
+
 def tokenize(text: str) -> list[str]:
     """Word tokens of `text` (punctuation dropped), in their original case.
 
-    Phrases compare case-insensitively unless an entry is written with capitals.
+    Phrases compare case-insensitively unless an entry is written with capitals. A Swedish
+    colon ending is dropped ("wifi:t" -> "wifi"); "E:C" and "10:30" stay whole.
     """
-    return [m.group(0) for m in _TOKEN_RE.finditer(normalise(text))]
+    return [_COLON_ENDING_RE.sub(r"\1", m.group(0)) for m in _TOKEN_RE.finditer(normalise(text))]
 
 
 def is_number(token: str) -> bool:

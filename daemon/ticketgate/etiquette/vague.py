@@ -40,6 +40,26 @@ def is_filler_form(token: str, lexicon: Lexicon) -> bool:
     return False
 
 
+def is_filler_compound(token: str, lexicon: Lexicon) -> bool:
+    """True when `token` is two filler words run together: Swedish compounds ("panikläge",
+    "snabbfråga", with a linking -s- as in "supportsärende") and hyphenated ones ("IT-frågor").
+    Each part must have three letters, so short content words are not split by accident."""
+    if "-" in token:
+        parts = [p for p in token.split("-") if p]
+        return len(parts) > 1 and all(_filler(p, lexicon) for p in parts)
+    for cut in range(3, len(token) - 2):
+        head, tail = token[:cut], token[cut:]
+        if not _filler(tail, lexicon):
+            continue
+        if _filler(head, lexicon) or (head.endswith("s") and _filler(head[:-1], lexicon)):
+            return True
+    return False
+
+
+def _filler(word: str, lexicon: Lexicon) -> bool:
+    return lexicon.filler.word(word) or is_filler_form(word, lexicon)
+
+
 def content_words(tokens: list[str], lexicon: Lexicon) -> list[str]:
     """The tokens that are neither filler (words, phrases, inflected forms) nor bare numbers."""
     out: list[str] = []
@@ -50,7 +70,9 @@ def content_words(tokens: list[str], lexicon: Lexicon) -> list[str]:
             i += n
             continue
         token = tokens[i]
-        if not is_number(token) and not is_filler_form(token, lexicon):
+        if not (
+            is_number(token) or is_filler_form(token, lexicon) or is_filler_compound(token, lexicon)
+        ):
             out.append(token)
         i += 1
     return out
