@@ -3,6 +3,11 @@
 It runs in its own thread, never on the event loop. A row moves new -> done (or held) in the
 transaction that writes its ticket, so after a crash the rows still `new` are exactly the
 unfinished work, and the writer's claim check makes a second run of the same row a no-op.
+
+Applies are pipelined: the worker hands a verdict to the writer and goes on with the next row
+without waiting for the commit, so many messages share one fsync. A row that could depend on
+a verdict not yet committed (the same Message-ID, a reply to one, or the same requester and
+subject, which resend detection looks up) first waits for everything in flight to commit.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import structlog
 
 from . import pipeline
 from .apply import ApplyOptions, apply
 from .config import Settings
+from .pipeline.dedupe import subject_key
 from .pipeline.model import Context, Envelope, Message
 from .rules import Rules
 from .store import StorageError, Store
@@ -24,6 +31,8 @@ from .store import spool as spool_rows
 from .store.tickets import Applied
 
 log = structlog.get_logger("ticketgate.worker")
+
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,42 @@ def to_message(row: spool_rows.SpoolRow) -> Message:
     )
 
 
+def _describe(exc: BaseException) -> str:
+    tail = traceback.format_exception(exc)[-3:]
+    return f"{type(exc).__name__}: {exc}\n" + "".join(tail)[-1500:]
+
+
+def _hold(store: Store, spool_id: int, exc: BaseException) -> Outcome:
+    error = _describe(exc)
+    log.error("message_held", spool_id=spool_id, error=error)
+    store.writer.call(lambda c: spool_rows.mark_held(c, spool_id, error))
+    return Outcome(spool_id, "held", error=error)
+
+
+def _settle(message: Message, future: Future[Applied]) -> Outcome:
+    """Wait for an apply's commit and log what it did."""
+    spool_id = message.envelope.spool_id or 0
+    bound = log.bind(spool_id=spool_id, message_id=message.message_id)
+    try:
+        applied = future.result()
+    except StorageError as exc:
+        bound.warning("apply_deferred", error=str(exc))
+        return Outcome(spool_id, "retry", error=str(exc))
+    except Exception as exc:
+        return Outcome(spool_id, "failed", error=_describe(exc))
+    if applied.skipped:
+        return Outcome(spool_id, "skipped")
+    bound.info(
+        "message_processed",
+        action=applied.action,
+        ticket=applied.ticket_id,
+        queue=message.verdict.queue,
+        flags=list(message.verdict.flags),
+    )
+    state = "held" if applied.action == "hold" else "done"
+    return Outcome(spool_id, state, applied.ticket_id, applied.action)
+
+
 def process_row(
     store: Store,
     settings: Settings,
@@ -66,44 +111,41 @@ def process_row(
     row = load_row(store, spool_id)
     if row is None or row.state != "new":
         return Outcome(spool_id, "skipped")
-    bound = log.bind(spool_id=spool_id)
     context = Context(settings=settings, rules=rules, view=store.view)
     try:
         message = pipeline.run(to_message(row), context)
     except Exception as exc:
-        error = _describe(exc)
-        bound.error("message_held", error=error)
-        store.writer.call(lambda c: spool_rows.mark_held(c, spool_id, error))
-        return Outcome(spool_id, "held", error=error)
-    bound = bound.bind(message_id=message.message_id)
-    try:
-        applied: Applied = store.writer.call(
-            lambda c: apply(c, message, options or ApplyOptions())
-        )
-    except StorageError as exc:
-        bound.warning("apply_deferred", error=str(exc))
-        return Outcome(spool_id, "retry", error=str(exc))
-    except Exception as exc:
-        error = _describe(exc)
-        bound.error("message_held", error=error)
-        store.writer.call(lambda c: spool_rows.mark_held(c, spool_id, error))
-        return Outcome(spool_id, "held", error=error)
-    if applied.skipped:
-        return Outcome(spool_id, "skipped")
-    state = "held" if applied.action == "hold" else "done"
-    bound.info(
-        "message_processed",
-        action=applied.action,
-        ticket=applied.ticket_id,
-        queue=message.verdict.queue,
-        flags=list(message.verdict.flags),
-    )
-    return Outcome(spool_id, state, applied.ticket_id, applied.action)
+        return _hold(store, spool_id, exc)
+    chosen = options or ApplyOptions()
+    outcome = _settle(message, store.writer.submit(lambda c: apply(c, message, chosen)))
+    if outcome.state == "failed":
+        return _hold(store, spool_id, RuntimeError(outcome.error))
+    return outcome
 
 
-def _describe(exc: BaseException) -> str:
-    tail = traceback.format_exception(exc)[-3:]
-    return f"{type(exc).__name__}: {exc}\n" + "".join(tail)[-1500:]
+@dataclass
+class _InFlight:
+    """Verdicts handed to the writer but not yet known to be committed."""
+
+    items: list[tuple[Message, Future[Applied]]] = field(default_factory=list)
+    message_ids: set[str] = field(default_factory=set)
+    requests: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, message: Message, future: Future[Applied], request: tuple[str, str]) -> None:
+        self.items.append((message, future))
+        self.message_ids.add(message.message_id)
+        self.requests.add(request)
+
+    def depends(self, message: Message, request: tuple[str, str]) -> bool:
+        mail = message.parsed
+        named = {message.message_id, *mail.in_reply_to, *mail.references}
+        return bool(named & self.message_ids) or request in self.requests
+
+
+def _request(message: Message, tag: str) -> tuple[str, str]:
+    mail = message.parsed
+    sender = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
+    return sender, subject_key(mail.subject, tag)
 
 
 class Worker:
@@ -143,7 +185,7 @@ class Worker:
         self.wake()
         return self._idle.wait(timeout)
 
-    def pending(self, limit: int = 256) -> list[int]:
+    def pending(self, limit: int = 512) -> list[int]:
         rows = self.store.view.conn.execute(
             "SELECT id FROM spool WHERE state = 'new' ORDER BY id LIMIT ?", (limit,)
         ).fetchall()
@@ -163,19 +205,51 @@ class Worker:
                 self._idle.set()
                 self._wake.wait(backoff or 1.0)
                 continue
-            rules, options = self.rules(), self.options()
-            for spool_id in ids:
-                if self._stop.is_set():
-                    break
-                try:
-                    outcome = process_row(self.store, self.settings, rules, spool_id, options)
-                except Exception as exc:  # never let one row stop the daemon
-                    log.error("worker_error", spool_id=spool_id, error=str(exc))
-                    outcome = Outcome(spool_id, "retry", error=str(exc))
-                if outcome.state == "retry":
-                    backoff = min(max(backoff * 2, 0.5), 10.0)
-                    self._wake.wait(backoff)
-                    break
+            if self._drain(ids):
                 backoff = 0.0
-                self.processed += 1
+            else:
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                self._wake.wait(backoff)
         self.store.view.close()
+
+    def _drain(self, ids: list[int]) -> bool:
+        """Process these rows; False when storage failed and the rest must wait."""
+        rules, options = self.rules(), self.options()
+        context = Context(settings=self.settings, rules=rules, view=self.store.view)
+        tag = self.settings.ticket_tag
+        inflight = _InFlight()
+        healthy = True
+        for spool_id in ids:
+            if self._stop.is_set() or not healthy:
+                break
+            try:
+                row = load_row(self.store, spool_id)
+                if row is None or row.state != "new":
+                    continue
+                message = pipeline.run(to_message(row), context, pipeline.PIPELINE[:1])
+                request = _request(message, tag)
+                if inflight.depends(message, request) or len(inflight.items) >= MAX_IN_FLIGHT:
+                    healthy = self._settle_all(inflight)
+                    inflight = _InFlight()
+                    if not healthy:
+                        break
+                message = pipeline.run(message, context, pipeline.PIPELINE[1:])
+            except Exception as exc:  # a bug met by this message: hold it, go on
+                healthy = self._settle_all(inflight)
+                inflight = _InFlight()
+                _hold(self.store, spool_id, exc)
+                continue
+            future = self.store.writer.submit(lambda c, m=message: apply(c, m, options))
+            inflight.add(message, future, request)
+        return self._settle_all(inflight) and healthy
+
+    def _settle_all(self, inflight: _InFlight) -> bool:
+        healthy = True
+        for message, future in inflight.items:
+            outcome = _settle(message, future)
+            if outcome.state == "retry":
+                healthy = False  # left `new`: processed again once storage is back
+            elif outcome.state == "failed":
+                _hold(self.store, outcome.spool_id, RuntimeError(outcome.error))
+            self.processed += 1
+        return healthy
