@@ -52,6 +52,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="ticketgate-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
+        self._after: list[Callable[[], None]] = []
         self.commits = 0
 
     def start(self) -> None:
@@ -79,6 +80,14 @@ class Writer:
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` in the writer and await its commit without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(job))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """From inside a job: run `callback` once this job's group is durably committed.
+
+        Lets a job wake a reader (the outbox worker) only when its rows are visible; a
+        rolled-back group drops its callbacks.
+        """
+        self._after.append(callback)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -119,6 +128,7 @@ class Writer:
 
     def _commit(self, batch: list[_Work]) -> None:
         results: list[tuple[bool, Any]] = []
+        self._after = []
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -127,12 +137,14 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             for work in batch:
                 conn.execute("SAVEPOINT job")
+                queued = len(self._after)
                 try:
                     results.append((True, work.job(conn)))
                     conn.execute("RELEASE job")
                 except Exception as exc:  # the job's own failure, reported to its caller
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    del self._after[queued:]
                     results.append((False, exc))
             conn.execute("COMMIT")
             self.commits += 1
@@ -148,6 +160,12 @@ class Writer:
                 work.future.set_result(value)
             else:
                 work.future.set_exception(value)
+        callbacks, self._after = self._after, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:  # a callback's bug must not stop the writer
+                log.error("after_commit_failed", error=str(exc))
 
     def _reset(self) -> None:
         # After a failed commit, start from a fresh connection: it also notices a database
