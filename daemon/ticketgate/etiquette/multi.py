@@ -113,6 +113,18 @@ def _opens_detail(tokens: list[str], lexicon: Lexicon) -> bool:
     )
 
 
+def _in_phrase(tokens: list[str], at: int, lexicon: Lexicon) -> bool:
+    """True when tokens[at] stands in a prepositional phrase: a preposition at most three words
+    before it, and no verb between."""
+    for q in range(max(0, at - 3), at):
+        if lexicon.prepositions.match_at(tokens, q) and not any(
+            words.contains(tokens[q + 1 : at])
+            for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
+        ):
+            return True
+    return False
+
+
 class _Reader:
     """Reads clauses in order into units, remembering what the text has talked about so far."""
 
@@ -124,9 +136,18 @@ class _Reader:
         self.last_device: str | None = None
 
     def topics(self, tokens: list[str]) -> set[str]:
-        """The clause's topics, with part words ("skärmen", "the charger") given to a device."""
+        """The clause's topics, with part words ("skärmen", "the charger") given to a device.
+
+        A topic named only inside a prepositional phrase ("installera SPSS på min dator") is
+        where or with what, not the matter; it counts only when nothing else is named.
+        """
         lx = self.lexicon
-        topics = set(lx.topics_of(tokens))
+        primary: set[str] = set()
+        secondary: set[str] = set()
+        for topic in lx.topics:
+            for start, _ in topic.words.find(tokens):
+                (secondary if _in_phrase(tokens, start, lx) else primary).add(topic.name)
+        topics = primary or secondary
         named = [
             (pos[0], t.name)
             for t in lx.topics
