@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -477,6 +478,20 @@ def test_never_raises(subject: str, body: str, sender: str) -> None:
     assert missing_computer_name(subject, body, lexicon) is None or isinstance(
         missing_computer_name(subject, body, lexicon), str
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["x" * 300_000, "ab " * 100_000, "Hej, " * 60_000, "- a\n" * 60_000, "t.ex. " * 50_000]
+)
+def test_hostile_sizes_finish_quickly(lx: Lexicon, text: str) -> None:
+    # One 300 000-letter token once took minutes in the wildcard patterns: texts are read up to
+    # a bound and over-long tokens are never matched.
+    started = time.perf_counter()
+    vague_subject(text, lx)
+    multi_issue(text, text, lx)
+    private_address("kim@gmail.com", text, lx, DOMAINS)
+    missing_computer_name(text, text, lx)
+    assert time.perf_counter() - started < 10
 
 
 # --- the development datasets ------------------------------------------------------------------

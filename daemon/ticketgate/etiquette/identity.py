@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 
 from .lexicon import Lexicon
-from .text import normalise, strip_subject, tokenize
+from .text import MAX_TEXT, normalise, strip_subject, tokenize
 
 
 def _cue_candidate(
@@ -38,6 +38,7 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
+    text = text[:MAX_TEXT]
     tokens = [t.lower() for t in tokenize(text)]
     for _, end in lexicon.username_cues.find(tokens):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
@@ -90,7 +91,7 @@ def private_address(
 
 def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
-    plain = normalise(text)
+    plain = normalise(text[:MAX_TEXT])
     for pattern in lexicon.computer_names:
         m = pattern.search(plain)
         if m:

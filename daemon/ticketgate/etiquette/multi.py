@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .lexicon import Lexicon
 from .segment import Block, blocks, clause_tokens, sentences
-from .text import strip_subject, tokenize
+from .text import MAX_TEXT, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -287,8 +287,8 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     "subject announces several: 'några önskemål'".
     """
     stripped = strip_subject(subject)
-    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped, False)])
-    body_units = _Reader(lexicon, in_subject=False).read(blocks(new_text, lexicon))
+    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
+    body_units = _Reader(lexicon, in_subject=False).read(blocks(new_text[:MAX_TEXT], lexicon))
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 

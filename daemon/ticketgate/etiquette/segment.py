@@ -91,7 +91,7 @@ def sentences(text: str) -> list[str]:
         piece = piece.strip()
         if not piece:
             continue
-        if out and _ABBREVIATION_RE.search(out[-1]):
+        if out and _ABBREVIATION_RE.search(out[-1][-12:]):
             out[-1] += " " + piece  # "t.ex. att ..." goes on
         else:
             out.append(piece)

@@ -15,6 +15,12 @@ _TOKEN_RE = re.compile(r"\w+(?:['\-:.]\w+)*")
 # The same for lexicon entries, which may also use '*' as a wildcard.
 _ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
 _WILDCARD = r"[\w'\-:.]*"
+# No word of any list is this long; longer tokens (base64, URLs, "aaaa...") are never matched,
+# which also keeps the wildcard patterns from backtracking over them.
+MAX_TOKEN = 64
+# The heuristics read at most this much of a text: new text in a helpdesk mail is far shorter,
+# and a bound keeps a hostile message from taking the pipeline's time.
+MAX_TEXT = 20_000
 
 
 def normalise(text: str) -> str:
@@ -38,7 +44,8 @@ def tokenize(text: str) -> list[str]:
     Phrases compare case-insensitively unless an entry is written with capitals. A Swedish
     colon ending is dropped ("wifi:t" -> "wifi"); "E:C" and "10:30" stay whole.
     """
-    return [_COLON_ENDING_RE.sub(r"\1", m.group(0)) for m in _TOKEN_RE.finditer(normalise(text))]
+    found = _TOKEN_RE.finditer(normalise(text[:MAX_TEXT]))
+    return [_COLON_ENDING_RE.sub(r"\1", m.group(0)) for m in found]
 
 
 def is_number(token: str) -> bool:
@@ -69,7 +76,13 @@ def _compile_entry(entry: str) -> tuple[_TokenTest, ...]:
 def _token_matches(test: _TokenTest, token: str) -> bool:
     if isinstance(test, str):
         return test == token.lower()
-    return test.fullmatch(token) is not None
+    return len(token) <= MAX_TOKEN and test.fullmatch(token) is not None
+
+
+def _combined(patterns: list[re.Pattern[str]], flags: int) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), flags)
 
 
 @dataclass(frozen=True)
@@ -82,54 +95,70 @@ class Phrases:
     """
 
     entries: tuple[str, ...] = ()
-    _by_first: dict[str, tuple[tuple[_TokenTest, ...], ...]] = field(
+    # One-word entries (most of them): a set of plain words and two combined patterns, so that a
+    # token is tested once rather than against every entry.
+    _words: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
+    _globs: re.Pattern[str] | None = field(init=False, compare=False, repr=False, hash=False)
+    _cased: re.Pattern[str] | None = field(init=False, compare=False, repr=False, hash=False)
+    # Phrases of two words or more by their first word (plain, or a pattern), longest first so
+    # "tack på förhand" wins over "tack".
+    _phrases: dict[str, tuple[tuple[_TokenTest, ...], ...]] = field(
         init=False, compare=False, repr=False, hash=False
     )
-    _wild_first: tuple[tuple[tuple[_TokenTest, ...], str], ...] = field(
-        init=False, compare=False, repr=False, hash=False
-    )
-    _entry_of: dict[tuple[_TokenTest, ...], str] = field(
+    _wild_phrases: tuple[tuple[_TokenTest, ...], ...] = field(
         init=False, compare=False, repr=False, hash=False
     )
 
     def __post_init__(self) -> None:
-        by_first: dict[str, list[tuple[_TokenTest, ...]]] = {}
-        wild: list[tuple[tuple[_TokenTest, ...], str]] = []
-        entry_of: dict[tuple[_TokenTest, ...], str] = {}
+        words: set[str] = set()
+        globs: list[re.Pattern[str]] = []
+        cased: list[re.Pattern[str]] = []
+        phrases: dict[str, list[tuple[_TokenTest, ...]]] = {}
+        wild_phrases: list[tuple[_TokenTest, ...]] = []
         for entry in self.entries:
             seq = _compile_entry(entry)
-            entry_of.setdefault(seq, entry)
-            head = seq[0]
-            if isinstance(head, str):
-                by_first.setdefault(head, []).append(seq)
+            if len(seq) > 1 and isinstance(seq[0], str):
+                phrases.setdefault(seq[0], []).append(seq)
+            elif len(seq) > 1:
+                wild_phrases.append(seq)
+            elif isinstance(seq[0], str):
+                words.add(seq[0])
+            elif seq[0].flags & re.IGNORECASE:
+                globs.append(seq[0])
             else:
-                wild.append((seq, entry))
-        # Longest phrases first, so "tack på förhand" wins over "tack".
+                cased.append(seq[0])
+        object.__setattr__(self, "_words", frozenset(words))
+        object.__setattr__(self, "_globs", _combined(globs, re.IGNORECASE))
+        object.__setattr__(self, "_cased", _combined(cased, 0))
+        longest = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in phrases.items()}
+        object.__setattr__(self, "_phrases", longest)
         object.__setattr__(
-            self,
-            "_by_first",
-            {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()},
+            self, "_wild_phrases", tuple(sorted(wild_phrases, key=len, reverse=True))
         )
-        object.__setattr__(self, "_wild_first", tuple(sorted(wild, key=lambda s: -len(s[0]))))
-        object.__setattr__(self, "_entry_of", entry_of)
 
     def __bool__(self) -> bool:
         return bool(self.entries)
+
+    def _one(self, token: str) -> bool:
+        if token.lower() in self._words:
+            return True
+        if len(token) > MAX_TOKEN:
+            return False
+        return any(p is not None and p.fullmatch(token) for p in (self._globs, self._cased))
 
     def match_at(self, tokens: Sequence[str], i: int) -> int:
         """Length (in tokens) of the longest entry matching at position i; 0 when none does."""
         if i >= len(tokens):
             return 0
         best = 0
-        candidates = list(self._by_first.get(tokens[i].lower(), ()))
-        candidates += [seq for seq, _ in self._wild_first]
-        for seq in candidates:
+        for seq in (*self._phrases.get(tokens[i].lower(), ()), *self._wild_phrases):
             n = len(seq)
-            if n <= best or i + n > len(tokens):
-                continue
-            if all(_token_matches(t, tokens[i + k]) for k, t in enumerate(seq)):
+            fits = best < n and i + n <= len(tokens)
+            if fits and all(_token_matches(t, tokens[i + k]) for k, t in enumerate(seq)):
                 best = n
-        return best
+        if best:
+            return best
+        return 1 if self._one(tokens[i]) else 0
 
     def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
         """Yield (start, end) of non-overlapping matches, left to right."""
@@ -151,8 +180,8 @@ class Phrases:
         return self.first(tokens) is not None
 
     def word(self, token: str) -> bool:
-        """True when the single token is an entry (one-word entries only)."""
-        return self.match_at((token,), 0) == 1
+        """True when the single token is a one-word entry."""
+        return self._one(token)
 
 
 # --- subjects ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .lexicon import Lexicon
-from .text import is_number, strip_subject, tokenize
+from .text import MAX_TOKEN, is_number, strip_subject, tokenize
 
 _CLITICS = frozenset({"s", "re", "ve", "ll", "d", "m"})
 
@@ -44,6 +44,8 @@ def is_filler_compound(token: str, lexicon: Lexicon) -> bool:
     """True when `token` is two filler words run together: Swedish compounds ("panikläge",
     "snabbfråga", with a linking -s- as in "supportsärende") and hyphenated ones ("IT-frågor").
     Each part must have three letters, so short content words are not split by accident."""
+    if len(token) > MAX_TOKEN:
+        return False
     if "-" in token:
         parts = [p for p in token.split("-") if p]
         return len(parts) > 1 and all(_filler(p, lexicon) for p in parts)
