@@ -6,7 +6,7 @@ SQLite in the temp dir, Maildir delivery), loads it with the same mails, and wai
 pipeline has processed every spooled row. It prints mails/s, p50/p99 end-of-DATA->250, the
 ratio to the ceiling, how long the pipeline took to drain after the load, and the largest
 spool backlog seen. `make bench` runs the default: 1,000 mails at 8 and 32 connections,
-10 mails per connection and 1, waiting at most 30 s for the pipeline after each load.
+10 mails per connection and 1, waiting at most 20 s for the pipeline after each load.
 
     python bench/ingest.py --connections 32 --per-connection 10 --duration 60 \\
         --rate-of-ceiling 0.8        # the sustained run of issue 7
@@ -325,9 +325,9 @@ def main() -> int:
     parser.add_argument("--rate-of-ceiling", type=float, default=None,
                         help="pace ticketgate at this fraction of the ceiling just measured")
     parser.add_argument("--only", choices=("ceiling", "ticketgate"), default=None)
-    parser.add_argument("--drain-timeout", type=float, default=30.0,
+    parser.add_argument("--drain-timeout", type=float, default=20.0,
                         help="stop waiting for the pipeline this many seconds after the load "
-                             "(default 30, so `make bench` stays short); the table then shows "
+                             "(default 20, so `make bench` stays short); the table then shows "
                              "the backlog left and the pipeline's rate")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record the daemon with py-spy (load and drain phases) into DIR")
