@@ -119,7 +119,7 @@ def build(mail: Outgoing, *, now: float | None = None) -> bytes:
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = PRECEDENCE
     msg[LOOP_HEADER] = one_line(mail.instance, 255)
-    if mail.languages:
-        msg["Content-Language"] = ", ".join(mail.languages)
     msg.set_content(mail.body, charset="utf-8", cte="quoted-printable")
+    if mail.languages:  # after set_content, which clears every Content-* header
+        msg["Content-Language"] = ", ".join(mail.languages)
     return msg.as_bytes()

@@ -17,6 +17,18 @@ COLUMNS = (
     " last_error, created_at, sent_at"
 )
 
+# Both read the partial index outbox_due(next_attempt_at) WHERE state = 'pending', named with
+# INDEXED BY: without statistics the planner picks outbox_state and sorts every pending row.
+DUE_SQL = (
+    f"SELECT {COLUMNS}, raw FROM outbox INDEXED BY outbox_due"
+    " WHERE state = 'pending' AND next_attempt_at <= ?"
+    " ORDER BY next_attempt_at LIMIT ?"
+)
+NEXT_DUE_SQL = (
+    "SELECT min(next_attempt_at) FROM outbox INDEXED BY outbox_due"
+    " WHERE state = 'pending' AND next_attempt_at > ?"
+)
+
 
 @dataclass(frozen=True)
 class OutboxRow:
@@ -57,20 +69,13 @@ def insert(
 
 def due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
     """Pending rows whose time has come, earliest first, with their raw bytes."""
-    rows = conn.execute(
-        f"SELECT {COLUMNS}, raw FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-        " ORDER BY next_attempt_at LIMIT ?",
-        (now, limit),
-    ).fetchall()
+    rows = conn.execute(DUE_SQL, (now, limit)).fetchall()
     return [from_row(r) for r in rows]
 
 
 def next_due(conn: sqlite3.Connection, after: float) -> float | None:
     """When the next pending row not yet due becomes due, or None."""
-    row = conn.execute(
-        "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
-        (after,),
-    ).fetchone()
+    row = conn.execute(NEXT_DUE_SQL, (after,)).fetchone()
     return float(row[0]) if row and row[0] is not None else None
 
 
