@@ -178,3 +178,83 @@ def db_rows(site: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+class FakeMTA:
+    """A fake outgoing MTA (the smarthost): an aiosmtpd Controller that records what it gets.
+
+    `rcpt_reply` (e.g. "550 5.1.1 no such user") refuses every recipient; `data_delay` holds
+    each DATA that long (to see how many deliveries run at once, in `max_active`). Created
+    stopped on a reserved port, so a test can show the smarthost down and then bring it up.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[str, list[str], bytes]] = []  # (mail_from, rcpt_tos, data)
+        self.rcpt_attempts: list[str] = []
+        self.rcpt_reply: str | None = None
+        self.data_delay = 0.0
+        self.active = 0
+        self.max_active = 0
+        self.controller: object | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        self.rcpt_attempts.append(address)
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.data_delay:
+                await asyncio.sleep(self.data_delay)
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                  bytes(envelope.original_content or envelope.content)))
+        finally:
+            self.active -= 1
+        return f"250 2.0.0 queued as F{len(self.received)}"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        self.controller = controller
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()  # type: ignore[attr-defined]
+            self.controller = None
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[tuple[str, list[str], bytes]]:
+        """Block until at least `count` messages arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"{len(self.received)} of {count} mails arrived"
+            time.sleep(0.05)
+        return list(self.received)
+
+    def settings_line(self, **extra: object) -> str:
+        """The `delivery:` setting that sends through this fake smarthost."""
+        more = "".join(f", {k}: {v}" for k, v in extra.items())
+        return f"delivery: {{transport: smtp, host: 127.0.0.1, port: {self.port}{more}}}"
+
+
+@pytest.fixture
+def fake_mta() -> Iterator[FakeMTA]:
+    """A stopped FakeMTA on a reserved port; call `.start()` to bring it up."""
+    mta = FakeMTA()
+    yield mta
+    mta.stop()
+
+
+def smarthost_site(root: Path, mta: FakeMTA, extra: str = "", **delivery: object) -> Path:
+    """write_site, delivering through `mta` instead of the Maildir."""
+    path = write_site(root, extra)
+    text = path.read_text().replace(
+        "delivery: {transport: maildir, maildir: var/maildir}", mta.settings_line(**delivery))
+    path.write_text(text)
+    return path
