@@ -6,19 +6,26 @@ details or things already tried is still one matter.
 
 How the text is read:
   - The new text is cut into clauses (see segment.py). Each clause is classed as an *issue*
-    (a request: "behöver", "could you"; or a problem: "fungerar inte", "blinks"; or a device
+    (a request: "behöver", "could you"; a problem: "fungerar inte", "blinks"; or a device
     doing something: "skrivaren drar in flera papper") or a *detail* (something tried: "har
-    provat", "restarted"; a state: "datorn är ny", "jag kör Windows"; a modifier introduced by a
-    preposition; a consequence: "och kommer därför inte in"). A clause with no verb of its own
-    ("ny behörighet på passerkortet") continues an enumeration after an issue and is an issue
-    itself; after a detail it belongs to that detail.
+    provat", "restarted"; a state: "datorn är ny", "jag kör Windows").
+  - Some clauses only add to the one before and are folded into it: a clause opening with a
+    preposition or "men/but", a consequence ("och kommer därför inte in", "so that"), a list of
+    alternatives ("Canvas eller VPN"), a clause about "it" ("Den säger att ...", also across
+    sentences). A clause without a verb of its own ("ny behörighet på passerkortet") continues
+    an enumeration after an issue and is an issue itself; after a detail it is detail.
   - Each issue carries the topics it names (printer, network, account, ...; see the lexicon).
-    Issues that share a topic are the same matter. Issues about unrelated topics are several.
+    A topic named only inside a prepositional phrase ("installera SPSS på min dator") counts
+    only when nothing else is named; part words ("skärmen", "the charger") belong to the device
+    talked about. Issues sharing a topic, or holding topics the lexicon relates (a password
+    problem shows in the mail), are one matter; issues about unrelated topics are several.
   - Explicit transitions count too: strong ones ("en annan sak", "another thing", "passar på",
-    "separately") always open another matter; weak ones ("dessutom", "also") only when what
-    follows is a request or problem about a topic not seen before.
+    "separately") always open another matter; weak ones ("dessutom", "also") when what follows
+    is a request or problem about a topic not named so far.
   - A subject that announces several ("Några önskemål", "Two problems") counts when the body has
-    at least two issues; a subject that itself enumerates matters counts on its own.
+    at least two issues; a subject that itself enumerates matters counts on its own. A subject
+    naming one topic does not take part otherwise: it often names the general area
+    ("Datorproblem") of a body about something narrower.
 """
 
 from __future__ import annotations
