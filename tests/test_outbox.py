@@ -273,6 +273,25 @@ def test_rows_left_pending_are_delivered_at_start(tmp_path: Path, fake_mta: Fake
         assert got == sorted(f"<{m}>" for m in pending)
 
 
+def test_spool_retry_acknowledges_and_the_daemon_delivers_later(tmp_path: Path) -> None:
+    site = write_site(tmp_path)
+    injected = run_cli(site, "inject", "--rcpt", "helpdesk@example.org", "--from",
+                       "kim@example.org", stdin=make_mail("Min dator surrar"))
+    assert injected.returncode == 0, injected.stderr
+    db = sqlite3.connect(tmp_path / "var/ticketgate.db")
+    with db:
+        db.execute("UPDATE spool SET state = 'held', error = 'a bug, since fixed'")
+    retried = run_cli(site, "spool", "retry", "S1")
+    assert retried.returncode == 0, retried.stderr
+    kinds = db.execute("SELECT kind, state FROM outbox ORDER BY id").fetchall()
+    db.close()
+    assert kinds == [("acknowledgement", "pending"), ("notification", "pending")]
+    with serving(site) as running:
+        wait_until(lambda: all(r.state == "sent" for r in outbox(running)), what="delivered")
+    assert sorted(m["Delivered-To"] for m in maildir(tmp_path)) == [
+        "it-staff@example.org", "kim@example.org"]
+
+
 def test_outbox_list_shows_rows_as_text(running: Running, site: Path) -> None:
     send(running.port(), make_mail("Min dator surrar"))
     wait_until(lambda: [r for r in outbox(running) if r.state == "sent"], what="a sent row")
