@@ -1,0 +1,189 @@
+"""Turning bytes of a declared, wrong, unknown or missing charset into readable text.
+
+Mail lies about its charset all the time: GB2312 labels on UTF-8 text, ``us-ascii`` on Latin-1,
+``ks_c_5601-1987`` for what is really CP949, and no label at all. The order tried here is:
+UTF-8 when the bytes are valid UTF-8 (random legacy text almost never is), the declared charset
+and its usual superset, a message-wide guess, a guess for these bytes (chardet, which comes with
+flanker), and finally Latin-1, which never fails. Every fallback is reported as a short note.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import re
+from collections.abc import Callable
+
+import chardet
+
+# Labels mapped to the codecs to try, best first. Most are supersets the label is used for in
+# practice (what browsers do too); an empty tuple means "no usable label", so we guess instead.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "us-ascii": (),
+    "ascii": (),
+    "ansi_x3.4-1968": (),
+    "unknown": (),
+    "unknown-8bit": (),
+    "x-unknown": (),
+    "default": (),
+    "iso-8859-1": ("cp1252", "latin-1"),
+    "iso8859-1": ("cp1252", "latin-1"),
+    "iso_8859-1": ("cp1252", "latin-1"),
+    "latin1": ("cp1252", "latin-1"),
+    "latin-1": ("cp1252", "latin-1"),
+    "l1": ("cp1252", "latin-1"),
+    "iso-8859-9": ("cp1254", "iso8859-9"),
+    "iso-8859-11": ("cp874",),
+    "tis-620": ("cp874",),
+    "windows-874": ("cp874",),
+    "iso-8859-8-i": ("iso8859-8",),
+    "iso-8859-8-e": ("iso8859-8",),
+    "iso-8859-6-i": ("iso8859-6",),
+    "gb2312": ("gb18030",),
+    "gbk": ("gb18030",),
+    "x-gbk": ("gb18030",),
+    "cp936": ("gb18030",),
+    "euc-cn": ("gb18030",),
+    "x-euc-cn": ("gb18030",),
+    "chinese": ("gb18030",),
+    "big5": ("big5hkscs", "cp950"),
+    "x-big5": ("big5hkscs", "cp950"),
+    "ks_c_5601-1987": ("cp949",),
+    "ks_c_5601-1989": ("cp949",),
+    "ks_c_5601": ("cp949",),
+    "ksc5601": ("cp949",),
+    "euc-kr": ("cp949",),
+    "x-euc-kr": ("cp949",),
+    "korean": ("cp949",),
+    "shift_jis": ("cp932", "shift_jis"),
+    "shift-jis": ("cp932", "shift_jis"),
+    "sjis": ("cp932", "shift_jis"),
+    "x-sjis": ("cp932", "shift_jis"),
+    "ms_kanji": ("cp932",),
+    "windows-31j": ("cp932",),
+    "iso-2022-jp": ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_ext"),
+    "windows-1258": ("cp1258",),
+    "x-mac-cyrillic": ("mac-cyrillic",),
+    "cp-850": ("cp850",),
+    "utf8": ("utf-8",),
+    "x-utf8": ("utf-8",),
+    "unicode-1-1-utf-7": ("utf-7",),
+}
+
+# Codecs that decode bytes to str but are not charsets of text.
+_NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
+# Codecs whose text is plain 7-bit ASCII on the wire, so ASCII bytes still need them.
+_SEVEN_BIT = re.compile(r"^(utf-7|iso2022.*|hz)$")
+_DETECT_BYTES = 64 * 1024
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+Hint = Callable[[], str | None]
+
+
+@functools.lru_cache(maxsize=512)
+def candidates(label: str | None) -> tuple[str, ...]:
+    """The Python codecs to try for a declared charset label, best first; () when unusable."""
+    if not label:
+        return ()
+    key = label.strip().strip("\"'").strip().lower()
+    if not key or len(key) > 40:
+        return ()
+    if key in ALIASES:
+        return ALIASES[key]
+    try:
+        name = codecs.lookup(key).name
+    except (LookupError, ValueError, TypeError):
+        return ()
+    return () if name in _NOT_CHARSETS else (name,)
+
+
+def _decode(data: bytes, codec: str, *, final: bool, errors: str = "strict") -> str | None:
+    """Decode, or None when the bytes are not valid in `codec`.
+
+    An incremental decoder with final=False lets a body cut at a size limit end in the middle
+    of a multibyte character without that counting as invalid.
+    """
+    try:
+        return codecs.getincrementaldecoder(codec)(errors).decode(data, final)
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return None
+
+
+def detect(data: bytes) -> str | None:
+    """chardet's guess for `data` as a codec name, or None when it has none."""
+    sample = data[:_DETECT_BYTES]
+    try:
+        try:
+            found = chardet.detect(
+                sample, encoding_era=chardet.EncodingEra.MODERN_WEB, prefer_superset=True
+            )
+        except (TypeError, AttributeError):  # chardet < 7 has neither keyword
+            found = chardet.detect(sample)
+    except Exception:  # a detector bug must not cost us the message
+        return None
+    names = candidates(found.get("encoding"))
+    return names[0] if names else None
+
+
+def guess_message_charset(raw: bytes) -> str | None:
+    """A charset for the 8-bit bytes of a whole message (headers and bodies without a label).
+
+    Only lines with 8-bit bytes are sampled: in a mostly-ASCII message they are the evidence, and
+    a few Cyrillic words drown in kilobytes of ASCII Received headers otherwise.
+    """
+    sample = bytearray()
+    pos = 0
+    while len(sample) < _DETECT_BYTES and (match := _NON_ASCII.search(raw, pos)):
+        start = raw.rfind(b"\n", 0, match.start()) + 1
+        end = raw.find(b"\n", match.start())
+        end = len(raw) if end < 0 else end
+        sample += raw[start : min(end, start + _DETECT_BYTES)] + b"\n"
+        pos = end + 1
+    if not sample:
+        return None
+    if _decode(bytes(sample), "utf-8", final=False) is not None:
+        return "utf-8"
+    return detect(bytes(sample))
+
+
+def decode(
+    data: bytes, label: str | None, *, hint: Hint | None = None, final: bool = True
+) -> tuple[str, str | None]:
+    """Decode `data` declared as charset `label` into text; never raises.
+
+    Returns the text and a short note when a fallback was taken (None when the label was right).
+    `hint` lazily gives a message-wide guess for unlabeled 8-bit text; `final` is False when `data`
+    was cut at a size limit.
+    """
+    names = candidates(label)
+    shown = (label or "").strip()[:40] or "none"
+    if data.isascii():
+        # ISO-2022-JP and UTF-7 are 7-bit: ASCII bytes still need their codec.
+        stateful = [n for n in names if _SEVEN_BIT.match(n)]
+        if not stateful and b"\x1b$" in data:
+            stateful = ["iso2022_jp_2"]
+        for name in stateful:
+            text = _decode(data, name, final=final)
+            if text is not None:
+                return text, None
+        return data.decode("ascii"), None
+    text = _decode(data, "utf-8", final=final)
+    if text is not None:
+        if names and names[0] != "utf-8":
+            return text, f"charset {shown}: content was UTF-8"
+        return text, None
+    for name in names:
+        text = _decode(data, name, final=final)
+        if text is not None:
+            return text, None
+    guesses = [hint() if hint else None, detect(data)]
+    for guess in guesses:
+        if guess and guess not in names:
+            text = _decode(data, guess, final=final)
+            if text is not None:
+                return text, f"charset {shown}: decoded as {guess}"
+    if names:
+        text = _decode(data, names[0], final=final, errors="replace")
+        if text is not None:
+            return text, f"charset {shown}: invalid bytes replaced"
+    return data.decode("latin-1"), f"charset {shown}: decoded as latin-1"
