@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticketgate import mail, mailheaders, mimetree
+from ticketgate import charsets, mail, mailheaders, mimetree
 from ticketgate.mail import Mailbox, ParsedMail, normalize_message_id, parse
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -351,7 +351,10 @@ def test_text_is_capped_and_cleaned() -> None:
 def test_parts_and_depth_limits() -> None:
     parsed = parse(multipart("mixed", *["Content-Type: text/plain\n\npart"] * 20), max_parts=5)
     assert parsed.parts == 5
-    assert any(d.startswith("structure: over 5 parts") for d in parsed.defects)
+    assert "structure: more than 5 parts; the rest skipped" in parsed.defects
+    deep = parse(nested(10), max_depth=3)
+    assert deep.parts == 4  # the message and three levels of multipart
+    assert "structure: nested deeper than 3 levels; the rest skipped" in deep.defects
 
 
 def test_empty_and_odd_inputs() -> None:
@@ -421,6 +424,11 @@ def test_unknown_or_wrong_labels_try_utf8_then_detection(label: str | None) -> N
     parsed = text_of(label, text.encode("cp1252"))
     assert parsed.text == text
     assert any("decoded as" in d for d in parsed.defects)
+
+
+def test_utf16_is_not_mistaken_for_ascii() -> None:
+    assert text_of("utf-16", "Hej å".encode("utf-16"), "binary").text == "Hej å"
+    assert text_of("UTF-16LE", b"H\x00e\x00j\x00", "binary").text == "Hej"
 
 
 def test_undecodable_bytes_end_in_latin1_never_replacement_chars() -> None:
@@ -634,6 +642,43 @@ def test_parse_never_raises_on_arbitrary_header_values(
 
     raw = b"".join(encode(f"{name}: {value}\n") for name, value in fields) + b"\nbody\n"
     check_invariants(parse(raw))
+
+
+LABELS = ["utf-8", "gb2312", "iso-2022-jp", "utf-16", "utf-7", "unicode-escape", "idna", "x-y"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=2000),
+    st.one_of(st.none(), st.sampled_from(LABELS), st.text(max_size=60)),
+    st.booleans(),
+)
+def test_charset_decode_never_raises(data: bytes, label: str | None, final: bool) -> None:
+    text, note = charsets.decode(data, label, final=final)
+    assert isinstance(text, str)
+    assert note is None or isinstance(note, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("=?QqBb_-uft8 \t\r\n=0A9zå中"), max_size=300))
+def test_encoded_word_decoding_never_raises(value: str) -> None:
+    assert isinstance(mailheaders.decode_words(value), str)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(MIME_PIECES), max_size=80), st.integers(1, 20), st.integers(0, 5))
+def test_plain_split_never_raises_and_keeps_its_limits(
+    pieces: list[bytes], max_parts: int, max_depth: int
+) -> None:
+    limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=1 << 20)
+    root = mimetree.from_plain(b"".join(pieces), limits)
+    count, stack = 0, [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        assert depth <= max_depth
+        stack.extend((kid, depth + 1) for kid in node.children)
+    assert count == max_parts - limits.parts <= max_parts
 
 
 # --- flanker's tables and logging ------------------------------------------------------------

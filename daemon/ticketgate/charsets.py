@@ -72,8 +72,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 # Codecs that decode bytes to str but are not charsets of text.
 _NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
-# Codecs whose text is plain 7-bit ASCII on the wire, so ASCII bytes still need them.
-_SEVEN_BIT = re.compile(r"^(utf-7|iso2022.*|hz)$")
+_NOT_ASCII_COMPATIBLE = re.compile(r"^(utf-7|iso2022.*|hz|utf-(16|32).*)$")
 _DETECT_BYTES = 64 * 1024
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
@@ -157,15 +156,16 @@ def decode(
     """
     names = candidates(label)
     shown = (label or "").strip()[:40] or "none"
+    # ISO-2022-JP and UTF-7 are 7-bit and UTF-16 looks like ASCII with NULs: bytes that look
+    # like ASCII still need the declared codec.
+    own = [n for n in names if _NOT_ASCII_COMPATIBLE.match(n)]
+    if not own and data.isascii() and b"\x1b$" in data:
+        own = ["iso2022_jp_2"]  # unlabelled Japanese
+    for name in own:
+        text = _decode(data, name, final=final)
+        if text is not None:
+            return text, None
     if data.isascii():
-        # ISO-2022-JP and UTF-7 are 7-bit: ASCII bytes still need their codec.
-        stateful = [n for n in names if _SEVEN_BIT.match(n)]
-        if not stateful and b"\x1b$" in data:
-            stateful = ["iso2022_jp_2"]
-        for name in stateful:
-            text = _decode(data, name, final=final)
-            if text is not None:
-                return text, None
         return data.decode("ascii"), None
     text = _decode(data, "utf-8", final=final)
     if text is not None:
@@ -176,8 +176,8 @@ def decode(
         text = _decode(data, name, final=final)
         if text is not None:
             return text, None
-    guesses = [hint() if hint else None, detect(data)]
-    for guess in guesses:
+    for guesser in (hint, lambda: detect(data)):
+        guess = guesser() if guesser else None
         if guess and guess not in names:
             text = _decode(data, guess, final=final)
             if text is not None:

@@ -315,8 +315,10 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
         return next(iter(raw_all(name)), None)
 
     root, limits = _tree(raw, max_parts, max_depth, notes)
-    if limits.truncated:
-        notes.add(f"structure: over {max_parts} parts or {max_depth} levels; the rest skipped")
+    if limits.too_many:
+        notes.add(f"structure: more than {max_parts} parts; the rest skipped")
+    if limits.too_deep:
+        notes.add(f"structure: nested deeper than {max_depth} levels; the rest skipped")
 
     leaves: list[mimetree.Node] = []
     _body_leaves(root, leaves)

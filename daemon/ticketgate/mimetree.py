@@ -61,11 +61,14 @@ class Limits:
     parts: int
     depth: int
     scan: int = 0  # bytes the plain split may still search (it rescans nested parts)
-    truncated: bool = False
+    too_many: bool = False
+    too_deep: bool = False
 
     def take(self, depth: int) -> bool:
+        """Whether a node at `depth` may be made; counts it when so."""
+        self.too_many |= self.parts <= 0
+        self.too_deep |= depth > self.depth
         if self.parts <= 0 or depth > self.depth:
-            self.truncated = True
             return False
         self.parts -= 1
         return True
@@ -272,7 +275,7 @@ def _sections(
     """Offsets of the parts between `--boundary` lines in raw[start:end] (preamble and epilogue
     dropped); None when the search budget is spent."""
     if limits.scan <= 0:
-        limits.truncated = True
+        limits.too_many = True
         return None
     if not boundary:
         return []
