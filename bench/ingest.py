@@ -31,7 +31,16 @@ from pathlib import Path
 
 from loadgen import Result, add_load_arguments, factory_from, run_load
 from mails import Mail
-from procs import REPO, Server, SpoolProbe, database, start_ceiling, start_ticketgate, write_site
+from procs import (
+    REPO,
+    Server,
+    SpoolProbe,
+    database,
+    start_ceiling,
+    start_pipeline_process,
+    start_ticketgate,
+    write_site,
+)
 
 
 @dataclass
@@ -53,18 +62,39 @@ class GateRun:
 
 @dataclass
 class Config:
+    """One (connections, mails per connection) pair, measured in one or more rounds."""
+
     connections: int
     per_connection: int
-    ceiling: Result | None = None
-    ceiling_cpu: float = 0.0
-    gate: GateRun | None = None
+    ceilings: list[tuple[Result, float]] = field(default_factory=list)  # (load, server CPU)
+    gates: list[GateRun] = field(default_factory=list)
     gate_error: str | None = None
+
+    @property
+    def ceiling(self) -> Result | None:
+        """The round with the median rate (on a shared machine, a mean would follow bursts)."""
+        runs = sorted((r for r, _ in self.ceilings), key=lambda r: r.rate)
+        return runs[len(runs) // 2] if runs else None
+
+    @property
+    def ceiling_cpu(self) -> float:
+        return next((cpu for r, cpu in self.ceilings if r is self.ceiling), 0.0)
+
+    @property
+    def gate(self) -> GateRun | None:
+        runs = sorted(self.gates, key=lambda g: g.load.rate)
+        return runs[len(runs) // 2] if runs else None
 
     @property
     def ratio(self) -> float | None:
         if self.ceiling is None or self.gate is None or not self.ceiling.rate:
             return None
         return self.gate.load.rate / self.ceiling.rate
+
+    def ratios(self) -> list[float]:
+        """Each round's ticketgate rate over the ceiling measured just before it."""
+        return [g.load.rate / c.rate for (c, _), g in zip(self.ceilings, self.gates,
+                                                           strict=False) if c.rate]
 
 
 def machine() -> dict[str, str]:
@@ -142,11 +172,12 @@ class _Spy:
 
 
 async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, k: int,
-                       rate: float | None, site: Path) -> GateRun:
+                       rate: float | None, site: Path, tag: str) -> GateRun:
     write_site(site)
-    server = start_ticketgate(site, spool_only=args.spool_only)
+    server = start_ticketgate(site, spool_only=args.spool_only or args.split_pipeline,
+                              switch_interval=args.switch_interval)
+    helper = start_pipeline_process(site) if args.split_pipeline else None
     probe = SpoolProbe(database(site))
-    tag = f"c{c}-k{k}"
     try:
         spy_args = ("--gil",) if args.profile_gil else ()
         spy = _Spy(server.pid, args.profile / f"{tag}-load.txt" if args.profile else None,
@@ -161,12 +192,15 @@ async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, 
                     await asyncio.wait_for(done.wait(), 0.25)
 
         sampler = asyncio.create_task(sample())
-        cpu0 = server.cpu()
+        def cpu() -> float:  # the daemon's CPU, and the pipeline process's when split off
+            return server.cpu() + (helper.cpu() if helper else 0.0)
+
+        cpu0 = cpu()
         result = await _load(args, server, mails, c, k, rate)
         loaded = time.perf_counter()
         done.set()
         await sampler
-        run = GateRun(load=result, cpu_load=server.cpu() - cpu0)
+        run = GateRun(load=result, cpu_load=cpu() - cpu0)
         profile = spy.stop()
         if profile:
             run.profiles.append(profile)
@@ -174,19 +208,20 @@ async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, 
         run.max_backlog = max(stats["max"], run.backlog_at_end)
         spy = _Spy(server.pid, args.profile / f"{tag}-drain.txt" if args.profile else None,
                    spy_args)
-        cpu1 = server.cpu()
+        cpu1 = cpu()
         backlog = 0 if args.spool_only else run.backlog_at_end
         while backlog and time.perf_counter() - loaded < args.drain_timeout:
-            if server.proc.poll() is not None:
-                raise RuntimeError(f"ticketgate exited with {server.proc.returncode}")
+            for proc in (server, helper):
+                if proc is not None and proc.proc.poll() is not None:
+                    raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}")
             await asyncio.sleep(0.05)
             backlog = await asyncio.to_thread(probe.backlog)
         waited = time.perf_counter() - loaded
         run.drain = None if backlog else waited
         run.backlog_left = backlog
-        if run.backlog_at_end and waited > 0:
+        if run.backlog_at_end and not args.spool_only:
             run.pipeline_rate = (run.backlog_at_end - backlog) / waited
-        run.cpu_drain = server.cpu() - cpu1
+        run.cpu_drain = cpu() - cpu1
         profile = spy.stop()
         if profile:
             run.profiles.append(profile)
@@ -195,6 +230,8 @@ async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, 
         return run
     finally:
         probe.close()
+        if helper is not None:
+            helper.stop()
         status = server.stop()
         if status not in (0, None):
             print(f"  ticketgate exited with {status}; log: {server.log}", file=sys.stderr)
@@ -210,12 +247,14 @@ def report(configs: list[Config], info: dict[str, str], args: argparse.Namespace
         f"{info['python']}; SQLite {info['sqlite']}; load average {info['loadavg']}; "
         f"ticketgate {info['revision']}",
         f"# mails: {f'{args.duration:g} s' if args.duration else args.mails} of ~{args.size} B, "
-        f"mix {args.mix}" + (f", paced at {args.rate:g}/s" if args.rate else "")
+        f"mix {args.mix}, {args.rounds} round(s), median shown"
+        + (f", paced at {args.rate:g}/s" if args.rate else "")
         + (f", ticketgate paced at {args.rate_of_ceiling:g} x ceiling"
            if args.rate_of_ceiling else ""),
         "",
         "| C | mails/conn | ceiling mails/s | p50/p99 ms | ticketgate mails/s | p50/p99 ms "
-        "| ratio | drain s | pipeline mails/s | max backlog | done/held | CPU s load+drain |",
+        "| ratio (rounds) "
+        "| drain s | pipeline mails/s | max backlog | done/held | CPU s load+drain |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for cf in configs:
@@ -232,7 +271,7 @@ def report(configs: list[Config], info: dict[str, str], args: argparse.Namespace
                 f"{g.rate:.0f}" + ("" if g.accepted == g.sent else f" ({g.sent - g.accepted} "
                                                                    "not accepted)"),
                 f"{_ms(g, 50)}/{_ms(g, 99)}",
-                f"{cf.ratio:.2f}" if cf.ratio is not None else "-",
+                _ratio_cell(cf),
                 f"{gate.drain:.1f}" if gate.drain is not None
                 else f"> {args.drain_timeout:g} ({gate.backlog_left} left)",
                 f"{gate.pipeline_rate:.1f}" if gate.pipeline_rate is not None else "-",
@@ -242,6 +281,15 @@ def report(configs: list[Config], info: dict[str, str], args: argparse.Namespace
             ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _ratio_cell(cf: Config) -> str:
+    if cf.ratio is None:
+        return "-"
+    ratios = cf.ratios()
+    if len(ratios) < 2:
+        return f"{cf.ratio:.2f}"
+    return f"{cf.ratio:.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def _as_json(cf: Config) -> dict[str, object]:
@@ -259,7 +307,46 @@ def _as_json(cf: Config) -> dict[str, object]:
         },
         "ticketgate_error": cf.gate_error,
         "ratio": cf.ratio,
+        "rounds": {"ceiling": [r.summary() for r, _ in cf.ceilings],
+                   "ticketgate": [g.load.summary() for g in cf.gates],
+                   "drain_s": [g.drain for g in cf.gates],
+                   "pipeline_rate": [g.pipeline_rate for g in cf.gates],
+                   "ratios": cf.ratios()},
     }
+
+
+async def measure_config(args: argparse.Namespace, cf: Config, fixed: list[Mail] | None,
+                         work: Path, tag: str) -> None:
+    """One round of one configuration: the ceiling, then ticketgate, with the same mails."""
+    c, k = cf.connections, cf.per_connection
+    ceiling: Result | None = None
+    if args.only in (None, "ceiling") or args.rate_of_ceiling:
+        ceiling, cpu = await measure_ceiling(args, _mails(args, fixed), c, k,
+                                             work / f"ceiling-{tag}")
+        cf.ceilings.append((ceiling, cpu))
+        print(f"ceiling    {ceiling.line()}; server CPU {cpu:.1f}s", flush=True)
+    if args.only == "ceiling":
+        return
+    rate = args.rate
+    if args.rate_of_ceiling and ceiling is not None:
+        rate = args.rate_of_ceiling * ceiling.rate
+    try:
+        g = await measure_gate(args, _mails(args, fixed), c, k, rate, work / f"site-{tag}",
+                               tag)
+    except Exception as exc:  # report it in the table; keep measuring the others
+        cf.gate_error = f"{type(exc).__name__}: {exc}"
+        print(f"ticketgate FAILED: {cf.gate_error}", file=sys.stderr, flush=True)
+        return
+    cf.gates.append(g)
+    drain = (f"{g.drain:.1f}s" if g.drain is not None
+             else f"not within {args.drain_timeout:g}s ({g.backlog_left} left)")
+    if g.pipeline_rate is not None:
+        drain += f" (pipeline {g.pipeline_rate:.1f} mails/s)"
+    print(f"ticketgate {g.load.line()}; drained {drain} after the load, max backlog "
+          f"{g.max_backlog}, server CPU {g.cpu_load:.1f}+{g.cpu_drain:.1f}s, "
+          f"{g.counts}", flush=True)
+    for err in g.load.first_errors:
+        print(f"  error: {err}", file=sys.stderr)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -271,42 +358,17 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.keep:
             work = Path(tempfile.mkdtemp(prefix="ticketgate-bench-kept-"))
             print(f"# keeping sites under {work}", file=sys.stderr)
-        for cf in configs:
-            c, k = cf.connections, cf.per_connection
-            if args.only in (None, "ceiling") or args.rate_of_ceiling:
-                cf.ceiling, cf.ceiling_cpu = await measure_ceiling(
-                    args, _mails(args, fixed), c, k, work / f"ceiling-c{c}-k{k}")
-                print(f"ceiling    {cf.ceiling.line()}; server CPU {cf.ceiling_cpu:.1f}s",
-                      flush=True)
-            if args.only == "ceiling":
-                continue
-            rate = args.rate
-            if args.rate_of_ceiling and cf.ceiling is not None:
-                rate = args.rate_of_ceiling * cf.ceiling.rate
-            try:
-                cf.gate = await measure_gate(args, _mails(args, fixed), c, k, rate,
-                                             work / f"site-c{c}-k{k}")
-            except Exception as exc:  # report it in the table; keep measuring the others
-                cf.gate_error = f"{type(exc).__name__}: {exc}"
-                print(f"ticketgate FAILED: {cf.gate_error}", file=sys.stderr, flush=True)
-                continue
-            g = cf.gate
-            drain = (f"{g.drain:.1f}s" if g.drain is not None
-                     else f"not within {args.drain_timeout:g}s ({g.backlog_left} left)")
-            if g.pipeline_rate is not None:
-                drain += f" (pipeline {g.pipeline_rate:.1f} mails/s)"
-            print(f"ticketgate {g.load.line()}; drained {drain} after the load, max backlog "
-                  f"{g.max_backlog}, server CPU {g.cpu_load:.1f}+{g.cpu_drain:.1f}s, "
-                  f"{g.counts}", flush=True)
-            for err in g.load.first_errors:
-                print(f"  error: {err}", file=sys.stderr)
+        for r in range(args.rounds):
+            for cf in configs:
+                tag = f"c{cf.connections}-k{cf.per_connection}-r{r + 1}"
+                await measure_config(args, cf, fixed, work, tag)
     table = report(configs, info, args)
     print("\n" + table)
     if args.json:
         args.json.write_text(json.dumps(
             {"machine": info, "argv": sys.argv, "configs": [_as_json(cf) for cf in configs]},
             indent=1))
-    failed = any(cf.gate_error or (cf.gate and cf.gate.drain is None) for cf in configs)
+    failed = any(cf.gate_error or any(g.drain is None for g in cf.gates) for cf in configs)
     return 1 if failed else 0
 
 
@@ -324,6 +386,9 @@ def main() -> int:
                         help="comma-separated mails per SMTP session (default 10,1)")
     parser.add_argument("--rate-of-ceiling", type=float, default=None,
                         help="pace ticketgate at this fraction of the ceiling just measured")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every configuration this many times, alternating, and "
+                             "report the median round (use 3 on a shared machine)")
     parser.add_argument("--only", choices=("ceiling", "ticketgate"), default=None)
     parser.add_argument("--drain-timeout", type=float, default=20.0,
                         help="stop waiting for the pipeline this many seconds after the load "
@@ -335,6 +400,12 @@ def main() -> int:
                         help="with --profile: sample only the thread holding the GIL")
     parser.add_argument("--spool-only", action="store_true",
                         help="run `serve --spool-only`: ingest without the pipeline (diagnosis)")
+    parser.add_argument("--split-pipeline", action="store_true",
+                        help="experiment: `serve --spool-only` plus the pipeline worker in a "
+                             "process of its own (bench/pipeline_proc.py), sharing no GIL")
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
+                        help="experiment: run serve with sys.setswitchinterval(SECONDS) "
+                             "(Python's default is 0.005)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write every figure as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary sites")

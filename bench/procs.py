@@ -87,8 +87,8 @@ def _wait_for(proc: subprocess.Popen[bytes], log: Path, find: Callable[[str], in
         except OSError:
             text = ""
         port = find(text)
-        if port:
-            return int(port)
+        if port is not None:
+            return port
         time.sleep(0.05)
     proc.kill()
     raise StartError(f"{name} did not start within {timeout}s:\n{_tail(log)}")
@@ -129,13 +129,23 @@ def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.d
     return path
 
 
-def start_ticketgate(site: Path, *, spool_only: bool = False, timeout: float = 60.0) -> Server:
+# Runs the ticketgate command after setting the interpreter's GIL switch interval (an
+# experiment the daemon has no setting for).
+_WITH_SWITCH_INTERVAL = ("import sys; sys.setswitchinterval(float(sys.argv.pop(1))); "
+                         "from ticketgate.cli import main; sys.exit(main())")
+
+
+def start_ticketgate(site: Path, *, spool_only: bool = False, timeout: float = 60.0,
+                     switch_interval: float | None = None) -> Server:
     """`ticketgate serve --config <site>/ticketgate.yaml`, its log in <site>/serve.log."""
     config = site / "ticketgate.yaml"
     log = site / "serve.log"
+    command = [sys.executable, "-m", "ticketgate.cli"]
+    if switch_interval is not None:
+        command = [sys.executable, "-c", _WITH_SWITCH_INTERVAL, str(switch_interval)]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ticketgate.cli", "serve", "--config", str(config),
+            [*command, "serve", "--config", str(config),
              *(["--spool-only"] if spool_only else [])],
             stdout=out, stderr=subprocess.STDOUT, cwd=site,
         )
@@ -150,6 +160,20 @@ def start_ticketgate(site: Path, *, spool_only: bool = False, timeout: float = 6
 
     return Server("ticketgate", proc, _wait_for(proc, log, find, timeout, "ticketgate"), log,
                   site)
+
+
+def start_pipeline_process(site: Path, *, timeout: float = 60.0) -> Server:
+    """bench/pipeline_proc.py: the pipeline worker alone, in its own process."""
+    log = site / "pipeline.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "pipeline_proc.py"), "--config",
+             str(site / "ticketgate.yaml")], stdout=out, stderr=subprocess.STDOUT, cwd=site)
+
+    def find(text: str) -> int | None:
+        return 0 if "PIPELINE READY" in text else None  # no port: it does not listen
+
+    return Server("pipeline", proc, _wait_for(proc, log, find, timeout, "pipeline"), log, site)
 
 
 def database(site: Path) -> Path:
