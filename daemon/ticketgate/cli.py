@@ -263,8 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from .store import StorageError
 
-        if isinstance(exc, StorageError):
-            print(f"ticketgate: {exc}", file=sys.stderr)
+        # For `inject` any surprise is temporary: an MTA's pipe bounces the mail on most
+        # other codes, and a bug of ours must not send a requester's mail back.
+        if isinstance(exc, StorageError) or args.command == "inject":
+            print(f"ticketgate: {type(exc).__name__}: {exc}", file=sys.stderr)
             return exits.TEMPFAIL
         raise
 

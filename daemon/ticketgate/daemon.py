@@ -136,6 +136,10 @@ class Daemon:
             log.warning("sessions_cut_off", sessions=self.sessions.active)
         for server in self.servers:
             server.close()
+        if not self.spool_only:
+            # Finish what was accepted while the last sessions ran, within the grace time;
+            # anything left stays `new` and is processed at the next start.
+            await asyncio.to_thread(self.worker.wait_idle, min(10.0, self.shutdown_grace))
         for server in self.servers:
             await server.wait_closed() if finished else None
         if not self.spool_only:

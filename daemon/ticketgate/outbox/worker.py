@@ -98,10 +98,6 @@ def record(
     return "failed"
 
 
-def _nothing(_conn: sqlite3.Connection) -> None:
-    return None
-
-
 class OutboxWorker:
     """Runs on the daemon's event loop: `await start()`, `wake()` from anywhere, `await stop()`."""
 
@@ -150,11 +146,9 @@ class OutboxWorker:
     def wake_after_commit(self) -> None:
         """Wake once the writer's current group is on disk (call from inside a writer job).
 
-        The job that queued the rows has not committed yet; a no-op job submitted now runs
-        in a later group, so its future resolves after our rows are visible to readers.
+        The job that queued the rows has not committed yet: waking now would find nothing.
         """
-        future = self.store.writer.submit(_nothing)
-        future.add_done_callback(lambda _f: self.wake())
+        self.store.writer.after_commit(self.wake)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking rows; give deliveries in flight `grace` seconds, then leave them

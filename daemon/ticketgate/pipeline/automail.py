@@ -13,12 +13,13 @@ import re
 
 from ..addresses import canonical
 from ..mail import ParsedMail
+from ..outbox import ids
 from .model import Context, Message
 
 name = "automail"
 description = "Classify bounces, auto-replies, list, bulk, feedback and loop mail."
 
-LOOP_HEADER = "x-ticketgate-loop"
+LOOP_HEADER = ids.LOOP_HEADER.lower()
 
 _BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 _BOUNCE_SUBJECTS = re.compile(
@@ -106,7 +107,8 @@ def named_message_ids(mail: ParsedMail) -> tuple[str, ...]:
 def process(message: Message, context: Context) -> Message:
     mail = message.parsed
     own = frozenset(context.rules.function_addresses)
-    own_id = context.view.is_our_message_id(message.message_id)
+    own_id = ids.is_our_message_id(message.message_id, context.settings.instance) or (
+        context.view.is_our_message_id(message.message_id))
     kind, why = classify(mail, message.envelope.mail_from, instance=context.settings.instance,
                          own_addresses=own, own_message_id=own_id)
     verdict = message.verdict

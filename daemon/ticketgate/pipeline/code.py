@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ..outbox import ids
 from ..store.reads import Ticket
 from .model import Context, Message, Verdict
 
@@ -63,7 +64,14 @@ def process(message: Message, context: Context) -> Message:
     tag = context.settings.ticket_tag
     sender = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
     view = context.view
-    thread = view.thread_of((*mail.references, *mail.in_reply_to))
+    named = (*mail.references, *mail.in_reply_to)
+    thread = view.thread_of(named)
+    if thread is None:
+        # Our stable per-ticket reference survives clients that trim References, but it is
+        # guessable: it threads like a requester's own Message-ID, never as proof.
+        refs = [ids.ticket_of_reference(m, context.settings.instance) for m in named]
+        found = [r for r in refs if r is not None]
+        thread = (found[-1], False) if found else None
     number = find_code(mail.subject, tag)
     ticket = view.ticket(number) if number is not None else None
     if number is not None and ticket is None:

@@ -113,6 +113,9 @@ def tune(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    # Savepoint journals and sorts stay in memory: the service may run with a read-only
+    # root and no writable temporary directory.
+    conn.execute("PRAGMA temp_store=MEMORY")
 
 
 def migrate(conn: sqlite3.Connection) -> int:

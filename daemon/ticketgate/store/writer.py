@@ -142,8 +142,13 @@ class Writer:
                     results.append((True, work.job(conn)))
                     conn.execute("RELEASE job")
                 except Exception as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    try:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                    except sqlite3.Error as undo:
+                        # SQLite may already have rolled back the whole transaction (e.g. on
+                        # an I/O error): fail the group, naming the job's own error.
+                        raise StorageError(f"{exc} (and then: {undo})") from exc
                     del self._after[queued:]
                     results.append((False, exc))
             conn.execute("COMMIT")
