@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from . import pipeline
 from .apply import ApplyOptions, apply
 from .config import Settings
+from .pipeline.code import find_code
 from .pipeline.dedupe import subject_key
 from .pipeline.model import Context, Envelope, Message
 from .rules import Rules
@@ -106,12 +108,13 @@ def process_row(
     rules: Rules,
     spool_id: int,
     options: ApplyOptions | None = None,
+    extras: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Run one spool row through the pipeline and commit the result (or hold it)."""
     row = load_row(store, spool_id)
     if row is None or row.state != "new":
         return Outcome(spool_id, "skipped")
-    context = Context(settings=settings, rules=rules, view=store.view)
+    context = Context(settings=settings, rules=rules, view=store.view, extras=extras or {})
     try:
         message = pipeline.run(to_message(row), context)
     except Exception as exc:
@@ -136,10 +139,16 @@ class _InFlight:
         self.message_ids.add(message.message_id)
         self.requests.add(request)
 
-    def depends(self, message: Message, request: tuple[str, str]) -> bool:
+    def depends(self, message: Message, request: tuple[str, str], context: Context) -> bool:
+        if not self.items:
+            return False
         mail = message.parsed
         named = {message.message_id, *mail.in_reply_to, *mail.references}
-        return bool(named & self.message_ids) or request in self.requests
+        if named & self.message_ids or request in self.requests:
+            return True
+        # A code for a ticket not yet visible may name one still in flight.
+        number = find_code(mail.subject, context.settings.ticket_tag)
+        return number is not None and context.view.ticket(number) is None
 
 
 def _request(message: Message, tag: str) -> tuple[str, str]:
@@ -157,14 +166,18 @@ class Worker:
         settings: Settings,
         rules: Callable[[], Rules],
         options: Callable[[], ApplyOptions] = ApplyOptions,
+        extras: Mapping[str, Any] | None = None,  # the stages' services, e.g. the directory
     ) -> None:
         self.store = store
         self.settings = settings
         self.rules = rules
         self.options = options
+        self.extras = dict(extras or {})
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
+        self._epoch = 0  # bumped by wait_idle: only a spool read begun after it proves idleness
+        self._epoch_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ticketgate-worker", daemon=True)
         self.processed = 0
 
@@ -181,7 +194,9 @@ class Worker:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until the spool has no new rows (for tests and orderly shutdown)."""
-        self._idle.clear()
+        with self._epoch_lock:
+            self._epoch += 1
+            self._idle.clear()
         self.wake()
         return self._idle.wait(timeout)
 
@@ -195,6 +210,7 @@ class Worker:
         backoff = 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            epoch = self._epoch
             try:
                 ids = self.pending()
             except Exception as exc:  # the database may be briefly unavailable
@@ -202,7 +218,9 @@ class Worker:
                 ids = []
                 backoff = min(max(backoff * 2, 0.5), 10.0)
             if not ids:
-                self._idle.set()
+                with self._epoch_lock:
+                    if epoch == self._epoch:
+                        self._idle.set()
                 self._wake.wait(backoff or 1.0)
                 continue
             if self._drain(ids):
@@ -215,7 +233,8 @@ class Worker:
     def _drain(self, ids: list[int]) -> bool:
         """Process these rows; False when storage failed and the rest must wait."""
         rules, options = self.rules(), self.options()
-        context = Context(settings=self.settings, rules=rules, view=self.store.view)
+        context = Context(settings=self.settings, rules=rules, view=self.store.view,
+                          extras=self.extras)
         tag = self.settings.ticket_tag
         inflight = _InFlight()
         healthy = True
@@ -228,7 +247,8 @@ class Worker:
                     continue
                 message = pipeline.run(to_message(row), context, pipeline.PIPELINE[:1])
                 request = _request(message, tag)
-                if inflight.depends(message, request) or len(inflight.items) >= MAX_IN_FLIGHT:
+                if (inflight.depends(message, request, context)
+                        or len(inflight.items) >= MAX_IN_FLIGHT):
                     healthy = self._settle_all(inflight)
                     inflight = _InFlight()
                     if not healthy:
