@@ -108,6 +108,20 @@ def _decode(data: bytes, codec: str, *, final: bool, errors: str = "strict") -> 
         return None
 
 
+def _mostly_utf8(data: bytes, final: bool) -> str | None:
+    """UTF-8 with a few bad bytes (a name cut mid-character, one stray Latin-1 byte).
+
+    Many valid multibyte sequences are strong evidence: legacy 8-bit text almost never has
+    them, and reading the rest as Latin-1 or a guess would garble all of it.
+    """
+    text = _decode(data, "utf-8", final=final, errors="replace")
+    if text is None:
+        return None
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
+    return text if good >= 8 * bad else None
+
+
 def detect(data: bytes) -> str | None:
     """chardet's guess for `data` as a codec name, or None when it has none."""
     sample = data[:_DETECT_BYTES]
@@ -172,6 +186,9 @@ def decode(
         if names and names[0] != "utf-8":
             return text, f"charset {shown}: content was UTF-8"
         return text, None
+    text = _mostly_utf8(data, final)
+    if text is not None:
+        return text, f"charset {shown}: UTF-8 with invalid bytes replaced"
     for name in names:
         text = _decode(data, name, final=final)
         if text is not None:

@@ -156,11 +156,13 @@ def _tree(
         ("stdlib email", mimetree.from_stdlib, cost.stdlib <= mimetree.STDLIB_BUDGET),
     )
     failures: list[str] = []
+    # nested parts are read again at each level: allow that, to a constant factor
+    scan = max(8 * len(raw), 64 << 20)
     for name, build, affordable in attempts:
         if not affordable:
             failures.append(f"{name}: skipped, message too large or complex")
             continue
-        limits = mimetree.Limits(parts=max_parts, depth=max_depth)
+        limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
         try:
             root = build(raw, limits)
         except Exception as exc:
@@ -173,8 +175,7 @@ def _tree(
             notes.add(f"{'; '.join(failures)}; used {name}")
         return root, limits
     notes.add(f"{'; '.join(failures)}; used plain split")
-    # nested parts are searched again at each level: allow that, to a constant factor
-    limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=max(8 * len(raw), 64 << 20))
+    limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
     return mimetree.from_plain(raw, limits), limits
 
 
@@ -295,7 +296,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
     block = mailheaders.split(raw)
     if block.truncated:
         notes.add(f"headers: over {mailheaders.MAX_FIELDS} fields or {mailheaders.MAX_BLOCK} bytes")
-    top = mimetree.mime_fields(block)
+    top = mimetree.mime_fields(block.fields)
     label = top.get_content_charset()
     hint = functools.cache(lambda: charsets.guess_message_charset(raw))
 

@@ -32,13 +32,6 @@ class HeaderBlock:
     body_offset: int
     truncated: bool  # fields or bytes beyond the limits were skipped
 
-    def first(self, name: str) -> bytes | None:
-        """The first raw value of `name` (lowercase), or None."""
-        for key, value in self.fields:
-            if key == name:
-                return value
-        return None
-
 
 def split(raw: bytes, start: int = 0, end: int | None = None) -> HeaderBlock:
     """Split the header block at raw[start:end]; never raises.

@@ -22,10 +22,11 @@ import email
 import email.message
 import email.policy
 import quopri
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import _flanker, mailheaders
+from . import _flanker, charsets, mailheaders
 
 # Estimated nanoseconds each library may spend on one message (see costs()).
 FLANKER_BUDGET = 400_000_000
@@ -60,7 +61,7 @@ class Limits:
 
     parts: int
     depth: int
-    scan: int = 0  # bytes the plain split may still search (it rescans nested parts)
+    scan: int = 0  # bytes that may still be read again: nested parts, attached messages
     too_many: bool = False
     too_deep: bool = False
 
@@ -124,15 +125,38 @@ _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _NOT_BASE64 = bytes(c for c in range(256) if c not in _BASE64)
 
 
-def mime_fields(block: mailheaders.HeaderBlock) -> email.message.Message:
-    """A stdlib Message holding just the MIME fields, for its RFC 2045/2231 parameter parsing."""
+def mime_fields(fields: Iterable[tuple[str, bytes]]) -> email.message.Message:
+    """A stdlib Message holding just the first of each MIME field, for its RFC 2045/2231
+    parameter parsing. Raw 8-bit values (filenames) are decoded here, our way."""
     msg = email.message.Message()
-    for name in ("content-type", "content-disposition", "content-transfer-encoding"):
-        value = block.first(name)
-        if value is not None:
+    for name, value in fields:
+        if name in _MIME_FIELDS and msg.get(name) is None:
             text = mailheaders.to_text(value)[0]
             msg[name] = text.replace("\r", " ").replace("\n", " ")
     return msg
+
+
+_MIME_FIELDS = ("content-type", "content-disposition", "content-transfer-encoding")
+
+
+def _describe(
+    fields: Iterable[tuple[str, bytes]], body: bytes, default: str = "text/plain"
+) -> tuple[Node, str]:
+    """A leaf Node from an entity's header fields and body, and its boundary parameter.
+
+    `default` is the type without a Content-Type: message/rfc822 in a multipart/digest.
+    """
+    msg = mime_fields(fields)
+    msg.set_default_type(default)
+    node = Node(
+        ctype=msg.get_content_type(),
+        charset=msg.get_content_charset(),
+        disposition=(msg.get_content_disposition() or "").lower(),
+        filename=_filename(msg),
+        cte=(msg.get("content-transfer-encoding") or "").strip().lower(),
+        body=body,
+    )
+    return node, msg.get_boundary() or ""
 
 
 def _filename(msg: email.message.Message) -> str:
@@ -140,25 +164,32 @@ def _filename(msg: email.message.Message) -> str:
         name = msg.get_filename() or ""
     except Exception:  # odd RFC 2231 continuations
         name = ""
+    if any("\udc80" <= c <= "\udcff" for c in name):  # raw 8-bit bytes, escaped by the stdlib
+        name = charsets.decode(name.encode("utf-8", "surrogateescape"), None)[0]
     if "\x1b" in name:  # an ISO-2022-JP name a MUA or RFC 2231 decoding left as bytes
         with contextlib.suppress(UnicodeError):
             name = name.encode("latin-1").decode("iso2022_jp_2")
     return mailheaders.decode_words(name)[:255]
 
 
-def _entity(raw: bytes, start: int, end: int) -> tuple[Node, int, str]:
-    """The Node for raw[start:end] as a leaf, with where its body starts and its boundary."""
+_ENCLOSING = ("message/rfc822", "message/global")
+
+
+def _entity(raw: bytes, start: int, end: int, default: str = "text/plain") -> tuple[Node, int, str]:
+    """The leaf Node for raw[start:end], with where its body starts and its boundary."""
     block = mailheaders.split(raw, start, end)
-    msg = mime_fields(block)
-    node = Node(
-        ctype=msg.get_content_type(),
-        charset=msg.get_content_charset(),
-        disposition=(msg.get_content_disposition() or "").lower(),
-        filename=_filename(msg),
-        cte=(msg.get("content-transfer-encoding") or "").strip().lower(),
-        body=raw[block.body_offset : end],
-    )
-    return node, block.body_offset, msg.get_boundary() or ""
+    node, boundary = _describe(block.fields, raw[block.body_offset : end], default)
+    return node, block.body_offset, boundary
+
+
+def _enclose(node: Node, depth: int, limits: Limits) -> Node:
+    """A message/rfc822 leaf with its enclosed message parsed as its one child."""
+    if node.ctype not in _ENCLOSING or not node.body.strip() or not limits.take(depth + 1):
+        return node
+    body = decode_transfer(node.cte, node.body)
+    child, start, boundary = _entity(body, 0, len(body))
+    child = _expand(body, child, start, len(body), boundary, depth + 1, limits)
+    return replace(node, body=b"", children=[child])
 
 
 def from_flanker(raw: bytes, limits: Limits) -> Node:
@@ -169,7 +200,7 @@ def from_flanker(raw: bytes, limits: Limits) -> Node:
         text, codec = raw.decode("latin-1"), "latin-1"
     root = _flanker.mime.from_string(text)
     limits.take(0)
-    top = _flanker_node(root, codec)
+    top = _flanker_node(root, codec, "", 0, limits)
     stack = [(root, top, 0)]
     while stack:
         part, node, depth = stack.pop()
@@ -179,21 +210,31 @@ def from_flanker(raw: bytes, limits: Limits) -> Node:
         for kid in kids:
             if not limits.take(depth + 1):
                 break
-            child = _flanker_node(kid, codec)
+            child = _flanker_node(kid, codec, node.ctype, depth + 1, limits)
             node.children.append(child)
             if kid.parts or kid.enclosed is not None:
                 stack.append((kid, child, depth + 1))
     return top
 
 
-def _flanker_node(part: Any, codec: str) -> Node:
+def _flanker_node(part: Any, codec: str, parent: str, depth: int, limits: Limits) -> Node:
     ctype = part.content_type
     name = f"{ctype.main}/{ctype.sub}".lower()
     if part.parts or part.enclosed is not None:
-        return Node(ctype=name)
+        if depth == 0 or not name.startswith("message/") or limits.scan <= 0:
+            return Node(ctype=name)
+        # An attached message: its filename is in its own header block, which flanker would
+        # parse slowly (~1 µs a byte of encoded words); ours reads it from a bounded copy.
+        data = part.to_string().encode(codec)
+        limits.scan -= len(data)
+        node, _, _ = _entity(data, 0, len(data))
+        return Node(ctype=name, disposition=node.disposition, filename=node.filename)
     # A leaf: its exact bytes, re-encoded with the codec that made them a str.
     data = part.to_string().encode(codec)
-    node, _, _ = _entity(data, 0, len(data))
+    default = "message/rfc822" if parent == "multipart/digest" else "text/plain"
+    node, _, _ = _entity(data, 0, len(data), default)
+    if node.ctype in _ENCLOSING:  # a digest's default, which flanker does not know
+        return _enclose(node, depth, limits)
     return replace(node, ctype=name)
 
 
@@ -219,33 +260,28 @@ def from_stdlib(raw: bytes, limits: Limits) -> Node:
 
 
 def _stdlib_node(msg: email.message.Message) -> Node:
-    ctype = msg.get_content_type()
-    disposition = (msg.get_content_disposition() or "").lower()
-    charset, filename = msg.get_content_charset(), _filename(msg)
+    # The raw fields, not the stdlib's reading: it replaces raw 8-bit bytes in a filename.
+    fields = [
+        (name.lower(), str(value).encode("utf-8", "surrogateescape"))
+        for name, value in msg.raw_items()
+    ]
+    node, _ = _describe(fields, b"", msg.get_default_type())
     if msg.is_multipart():
-        return Node(ctype=ctype, disposition=disposition, filename=filename)
+        return replace(node, ctype=msg.get_content_type(), charset=None, cte="")
+    ctype = node.ctype
     if ctype.startswith("multipart/"):  # no usable boundary: the body is all there is
         ctype = "text/plain"
     body = msg.get_payload(decode=True) if ctype.startswith("text/") else None
-    return Node(
-        ctype=ctype,
-        charset=charset,
-        disposition=disposition,
-        filename=filename,
-        cte="binary",  # get_payload(decode=True) undid the transfer encoding
-        body=body if isinstance(body, bytes) else b"",
-    )
+    # get_payload(decode=True) undid the transfer encoding
+    return replace(node, ctype=ctype, cte="binary", body=body if isinstance(body, bytes) else b"")
 
 
 def from_plain(raw: bytes, limits: Limits) -> Node:
-    """Split by boundary lines: linear in the input, bounded by `limits`, never raises.
-
-    Only multipart structure is followed; an enclosed message/rfc822 stays a leaf.
-    """
+    """Split by boundary lines: linear in the input, bounded by `limits`, never raises."""
     limits.take(0)
     top, body_start, boundary = _entity(raw, 0, len(raw))
     top = _expand(raw, top, body_start, len(raw), boundary, 0, limits)
-    return top
+    return _enclose(top, 0, limits)
 
 
 def _expand(
@@ -259,13 +295,13 @@ def _expand(
     if not sections:  # no usable boundary: show what is there as text
         return replace(node, ctype="text/plain")
     container = replace(node, body=b"", children=[])
+    default = "message/rfc822" if node.ctype == "multipart/digest" else "text/plain"
     for sec_start, sec_end in sections:
         if not limits.take(depth + 1):
             break
-        child, child_start, child_boundary = _entity(raw, sec_start, sec_end)
-        container.children.append(
-            _expand(raw, child, child_start, sec_end, child_boundary, depth + 1, limits)
-        )
+        child, child_start, child_boundary = _entity(raw, sec_start, sec_end, default)
+        child = _expand(raw, child, child_start, sec_end, child_boundary, depth + 1, limits)
+        container.children.append(_enclose(child, depth + 1, limits))
     return container
 
 
