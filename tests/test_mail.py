@@ -572,6 +572,8 @@ BOMBS = {
     "parts-10000": lambda: many_parts(10_000),
     "header-1MB": lambda: b"Subject: " + b"x" * (1 << 20) + b"\n\nbody\n",
     "encoded-words-1MB": lambda: b"Subject: " + b"=?utf-8?q?a" * 100_000 + b"\n\nbody\n",
+    "header-lines": lambda: b"X-A: b\n" * 200_000 + b"\nbody\n",
+    "continuation-lines": lambda: b"X-A: b\n" + b" c\n" * 1_000_000 + b"\nbody\n",
     "body-25MiB": lambda: b"Subject: big\n\n" + (b"y" * 70 + b"\n") * (25 * 2**20 // 71),
     "blank-lines-25MiB": lambda: b"Subject: blank\n\n" + b"\n" * 25 * 2**20,
     "dash-lines-8MiB": lambda: (
@@ -595,6 +597,9 @@ def test_bombs_parse_in_bounded_time(name: str) -> None:
         assert parsed.parts == 1000
     if name == "header-1MB":
         assert len(parsed.subject) == mail.MAX_VALUE and parsed.text == "body"
+    if name in ("header-lines", "continuation-lines"):
+        assert parsed.text == "body"
+        assert "headers: over 20000 lines or 2097152 bytes" in parsed.defects
     if name == "body-25MiB":
         assert len(parsed.text) == 100_000
 

@@ -295,7 +295,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
     notes = _Notes()
     block = mailheaders.split(raw)
     if block.truncated:
-        notes.add(f"headers: over {mailheaders.MAX_FIELDS} fields or {mailheaders.MAX_BLOCK} bytes")
+        notes.add(f"headers: over {mailheaders.MAX_LINES} lines or {mailheaders.MAX_BLOCK} bytes")
     top = mimetree.mime_fields(block.fields)
     label = top.get_content_charset()
     hint = functools.cache(lambda: charsets.guess_message_charset(raw))

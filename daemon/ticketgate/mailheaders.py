@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import charsets
 
 MAX_BLOCK = 2 * 1024 * 1024  # bytes of a header block looked at; the rest is skipped
-MAX_FIELDS = 10_000
+MAX_LINES = 20_000  # lines of a header block looked at, continuation lines included
 MAX_RAW_VALUE = 32 * 1024  # bytes kept of one raw value, before decoding
 
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
@@ -45,12 +45,14 @@ def split(raw: bytes, start: int = 0, end: int | None = None) -> HeaderBlock:
     if raw.startswith(b"From ", pos):
         eol = raw.find(b"\n", pos, stop)
         pos = stop if eol < 0 else eol + 1
-    fields: list[list[bytes]] = []
+    fields: list[tuple[bytes, bytearray]] = []
     truncated = False
+    lines = 0
     while pos < stop:
-        if pos >= limit or len(fields) >= MAX_FIELDS:
+        lines += 1
+        if pos >= limit or lines > MAX_LINES:
             truncated = True
-            blank = _BLANK_LINE.search(raw, pos - 1, stop)
+            blank = _BLANK_LINE.search(raw, max(start, pos - 1), stop)
             pos = stop if blank is None else blank.end()
             break
         eol = raw.find(b"\n", pos, stop)
@@ -63,17 +65,17 @@ def split(raw: bytes, start: int = 0, end: int | None = None) -> HeaderBlock:
             break
         if line[:1] in (b" ", b"\t"):
             if fields and len(fields[-1][1]) < MAX_RAW_VALUE:
-                fields[-1][1] += line
+                fields[-1][1].extend(line)
             pos = next_pos
             continue
         match = _FIELD.match(line)
         if match is None:
             break
-        fields.append([match.group(1), line[match.end() :]])
+        fields.append((match.group(1), bytearray(line[match.end() :])))
         pos = next_pos
     return HeaderBlock(
         fields=tuple(
-            (name.decode("ascii").lower(), value[:MAX_RAW_VALUE].strip(b" \t\r\n"))
+            (name.decode("ascii").lower(), bytes(value[:MAX_RAW_VALUE]).strip(b" \t\r\n"))
             for name, value in fields
         ),
         body_offset=pos,
