@@ -61,6 +61,12 @@ def test_html_broken_markup_keeps_the_text() -> None:
     assert html_to_text("") == ""
 
 
+def test_html_unclosed_title_does_not_hide_the_body() -> None:
+    assert html_to_text("<html><head><title>Hi<body><p>Text</p><ul><li></li><li>x</ul>") == (
+        "Text\n\n- x"
+    )
+
+
 def test_html_office_conditional_sections_are_dropped() -> None:
     html = "<p><![if !supportLists]>1.<![endif]> item</p><![CDATA[raw]]>"
     assert html_to_text(html).startswith("1. item")

@@ -14,7 +14,7 @@ def _words(text: str) -> frozenset[str]:
 # every line) just start a new line.
 _PARAGRAPH = _words("p h1 h2 h3 h4 h5 h6 ul ol dl table hr")
 _LINE = _words("div tr dt dd form fieldset address article aside section header footer nav")
-_SKIP = _words("script style title template noscript")
+_SKIP = _words("script style title template")
 _CELL = frozenset(("td", "th"))
 _HTML_SPACE = re.compile(r"[ \t\n\r\f\u00a0\u200b]+")
 # html.parser rescans to the end of the input for each "<" or "<!--" that starts nothing complete,
@@ -68,6 +68,8 @@ class _TextParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skip += 1
+        elif tag == "body":  # whatever was left open in the head is over
+            self.skip = 0
         elif tag == "br":
             self._flush()
         elif tag == "blockquote":
@@ -101,6 +103,8 @@ class _TextParser(HTMLParser):
             self.pre = max(0, self.pre - 1)
         elif tag in _PARAGRAPH:
             self._paragraph()
+        elif tag == "li" and not self.has_text:
+            self.current = []  # an empty item leaves no dangling "- "
         elif tag in _LINE or tag == "li":
             self._newline()
 
