@@ -174,6 +174,8 @@ def test_closings_and_look_alikes_are_kept() -> None:
         "Thanks,\nJohn Doe\nSoftware Engineer\n\n"
         "-- FOUR $100 gift certificates\n"
         "From: Stockholm\nTo: Gothenburg\n"
+        "Jag skrev till er den 3 maj:\n"
+        "the printer still fails.\n"
         "I sent from my laptop the logs you asked for."
     )
     assert strip_quotes_and_signature(text) == text

@@ -155,7 +155,8 @@ _VERB = re.compile(
     r"kirjoitti|írta|yazdı|escreveu|skrifaði)\b.{0,120}:$",
     re.I,
 )
-_ADDRESS_OR_NUMBER = re.compile(r"@|\d")
+# an attribution names an address or a time; "I wrote to you on May 3:" does neither
+_ADDRESS_OR_TIME = re.compile(r"@|\d[:.]\d\d\b")
 _WRAPPED_PREFIX = re.compile(r"([<,\"(]|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*)$")
 _MARKER = re.compile(
     r"^[-_=*\s]*-{2,}\s*(original message|ursprungligt meddelande|ursprüngliche nachricht|"
@@ -195,7 +196,7 @@ def _is_attribution(line: str, next_line: str | None) -> bool:
     if len(text) > 300 or not text.endswith(":"):
         return False
     if _VERB.search(text):
-        return bool(_OPENER.match(text) or _ADDRESS_OR_NUMBER.search(text))
+        return bool(_OPENER.match(text) or _ADDRESS_OR_TIME.search(text))
     # Yandex and mail.ru write just a date and an address before the quote
     return bool(next_line is not None and _QUOTED.match(next_line) and "@" in text)
 
