@@ -90,9 +90,18 @@ class Writer:
         self._after.append(callback)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # mode=rw: Store.open() created the file; one gone by now must not silently become an
+        # empty database without the schema (or beside the admin's restored copy).
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"database file is gone: {self.path}: {exc}") from exc
         tune(conn)
-        self._inode = os.stat(self.path).st_ino
+        # The first file only: the worker's and outbox's readers keep reading it, so a file
+        # restored or swapped in under us is refused too (451) until a restart opens it for all.
+        if self._inode is None:
+            self._inode = os.stat(self.path).st_ino
         return conn
 
     def _check_file(self) -> None:
@@ -173,8 +182,7 @@ class Writer:
                 log.error("after_commit_failed", error=str(exc))
 
     def _reset(self) -> None:
-        # After a failed commit, start from a fresh connection: it also notices a database
-        # that was restored after being deleted.
+        # After a failed commit (a lock, a full disk), start from a fresh connection.
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 if self._conn.in_transaction:
