@@ -40,6 +40,7 @@ _ENHANCED = {
 TEMPFAIL = "451 4.3.0 Temporary local problem storing the message; try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TOO_BUSY = "421 4.7.0 Too many connections, try again later"
+TIMED_OUT = "421 4.4.2 Timeout exceeded, closing connection"
 
 
 class Sessions:
@@ -103,6 +104,14 @@ class _Limited:
 
     async def push(self, status: str) -> None:
         await super().push(_ENHANCED.get(status, status))  # type: ignore[misc]
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd just closes a stalled session; say why first (as Postfix does), so the
+        # client logs a timeout rather than a dropped connection.
+        transport = self.transport  # type: ignore[attr-defined]
+        if transport is not None and not transport.is_closing():
+            transport.write(f"{TIMED_OUT}\r\n".encode())
+        super()._timeout_cb()  # type: ignore[misc]
 
 
 class GateSMTP(_Limited, SMTP):
