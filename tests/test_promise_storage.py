@@ -77,9 +77,16 @@ def disk_site(root: Path, disk: Path) -> Path:
 
 
 def events_with(daemon: Served, event: str, needle: str) -> list[dict[str, object]]:
-    with daemon._changed:
-        found = [e for e in daemon.events if e.get("event") == event]
-    return [e for e in found if needle in str(e.get("error", "")).lower()]
+    """The `event` log lines whose error names `needle`, waiting a little for the log pipe."""
+
+    def found() -> list[dict[str, object]]:
+        with daemon._changed:
+            lines = [e for e in daemon.events if e.get("event") == event]
+        return [e for e in lines if needle in str(e.get("error", "")).lower()]
+
+    with contextlib.suppress(AssertionError):
+        return wait_until(found, timeout=5, what=f"{event} naming {needle!r}")
+    return []
 
 
 def responsive(port: int) -> bool:
