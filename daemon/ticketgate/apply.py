@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .addresses import canonical
+from .directory import rows as directory_rows
 from .pipeline.model import Message
 from .store import spool as spool_rows
 from .store import tickets as t
@@ -81,6 +82,15 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
     else:  # drop: stored in the spool, no ticket
         ticket_id = None
         t.event(conn, None, "dropped", {"rule": verdict.rule}, spool_id=spool_id)
+    if ticket_id is not None and verdict.directory is not None and verdict.action in (
+        "new_ticket", "followup"
+    ):
+        outcome, detail = verdict.directory
+        directory_rows.record(
+            conn, ticket_id, outcome=outcome, detail=detail,
+            person=dict(verdict.person) if verdict.person else None,
+            existing=verdict.action == "followup", spool_id=spool_id,
+        )
     applied = Applied(spool_id, ticket_id, verdict.action)
     for hook in options.after:
         hook(conn, message, applied)

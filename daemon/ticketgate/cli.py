@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__, exits
 from .config import Settings, load_settings
+from .directory.command import add_parser as add_directory_parser
 from .log import configure
 from .outbox.commands import add_parser as add_outbox_parser
 from .rules import load_rules
@@ -109,6 +110,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
 
 def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .apply import ApplyOptions
+    from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
     from .store import Store
     from .store import spool as spool_rows
@@ -127,7 +129,12 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
         # The same after-apply hook as the daemon's: a ticket made here is acknowledged too
         # (its mail waits in the outbox for the running daemon, or the next start).
         hook = outbox_composer(settings, lambda: rules)
-        outcome = process_row(store, settings, rules, spool_id, ApplyOptions(after=(hook,)))
+        directory = open_directory(settings)
+        extras = {EXTRAS_KEY: directory} if directory else {}
+        outcome = process_row(store, settings, rules, spool_id, ApplyOptions(after=(hook,)),
+                              extras)
+        if directory is not None:
+            directory.close()
     if as_json:
         print(json.dumps(outcome.__dict__))
     elif outcome.state == "held":
@@ -156,6 +163,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return exits.DATAERR
+
+
+def cmd_directory(args: argparse.Namespace) -> int:
+    from .directory.command import lookup
+
+    return lookup(_settings(args), args.key, as_json=args.json)
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -238,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--from", dest="sender", metavar="ADDR",
                    help="envelope sender (default: the From address)")
     p.set_defaults(func=cmd_rules)
+
+    add_directory_parser(sub, [common], cmd_directory)
 
     p = sub.add_parser("reload", parents=[common],
                        help="make the running daemon reload its rules and templates (SIGHUP)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .validation import load_schema, validate
-from .yamlsource import ConfigError, Position, SourceError, load_file
+from .yamlsource import ConfigError, Located, Position, SourceError, load_file
 
 DEFAULT_SIZE = 25 * 1024 * 1024
 
@@ -79,6 +79,58 @@ class PipelineSettings:
     institutional_domains: tuple[str, ...] = ("example.org",)
 
 
+# Directory attribute for each Person field, tried in order (eduPerson and inetOrgPerson).
+DEFAULT_LDAP_ATTRIBUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("username", ("uid",)),
+    ("name", ("displayName", "cn")),
+    ("email", ("mail",)),
+    ("affiliation", ("eduPersonPrimaryAffiliation", "eduPersonAffiliation")),
+    ("department", ("ou", "departmentNumber")),
+    ("phone", ("telephoneNumber",)),
+)
+
+# Directory values of the affiliation attribute, and what the helpdesk calls them.
+DEFAULT_AFFILIATIONS: tuple[tuple[str, str], ...] = (
+    ("faculty", "staff"),
+    ("staff", "staff"),
+    ("employee", "staff"),
+    ("student", "student"),
+    ("affiliate", "guest"),
+    ("guest", "guest"),
+    ("library-walk-in", "guest"),
+)
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """How to reach and read an LDAP directory (the `ldap` backend)."""
+
+    url: str = "ldap://127.0.0.1"
+    starttls: bool = False
+    bind_dn: str | None = None  # None: an anonymous bind
+    password_file: Path | None = None
+    ca_file: Path | None = None  # None: the system's trusted CAs
+    base_dn: str = ""
+    address_filter: str = "(mail={address})"
+    username_filter: str = "(uid={username})"
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_LDAP_ATTRIBUTES
+    affiliations: tuple[tuple[str, str], ...] = DEFAULT_AFFILIATIONS
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """Where the `directory` stage looks requesters up, and how long answers are trusted."""
+
+    backend: Literal["csv", "ldap", "none"] = "csv"
+    csv: Path | None = None  # None: directory.csv in the rules directory, if there is one
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    retry_after: float = 60.0  # after a failure, no lookups for this long
+    cache_ttl: float = 3600.0
+    negative_ttl: float = 600.0  # "not in the directory" is remembered this long
+    cache_size: int = 10_000
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the daemon reads from its settings file, with defaults filled in."""
@@ -100,6 +152,7 @@ class Settings:
     pid_file_path: Path | None = None
     acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
 
     @property
     def pid_file(self) -> Path:
@@ -178,6 +231,7 @@ def load_settings(path: Path | None) -> Settings:
         ),
     )
     plain = Settings()
+    directory = _directory(doc, data.get("directory") or {}, base)
     return Settings(
         source=path.resolve(),
         instance=data.get("instance", plain.instance),
@@ -196,4 +250,44 @@ def load_settings(path: Path | None) -> Settings:
         pid_file_path=_path(base, data["pid_file"]) if data.get("pid_file") else None,
         acknowledgements=acknowledgements,
         pipeline=pipeline,
+        directory=directory,
+    )
+
+
+def _directory(doc: Located, d: dict[str, Any], base: Path) -> DirectorySettings:
+    """The `directory:` section (already schema-valid)."""
+    plain = DirectorySettings()
+    lp = d.get("ldap") or {}
+    ldap_defaults = LdapSettings()
+    if lp.get("starttls") and str(lp.get("url", "")).lower().startswith("ldaps:"):
+        raise ConfigError([doc.error(("directory", "ldap", "starttls"),
+                                     "directory.ldap.starttls: StartTLS with an ldaps:// url;"
+                                     " use one or the other")])
+    attributes = dict(ldap_defaults.attributes)
+    for key, value in (lp.get("attributes") or {}).items():
+        attributes[key] = (value,) if isinstance(value, str) else tuple(value)
+    ldap = LdapSettings(
+        url=lp.get("url", ldap_defaults.url),
+        starttls=bool(lp.get("starttls", ldap_defaults.starttls)),
+        bind_dn=lp.get("bind_dn"),
+        password_file=_path(base, lp["password_file"]) if lp.get("password_file") else None,
+        ca_file=_path(base, lp["ca_file"]) if lp.get("ca_file") else None,
+        base_dn=lp.get("base_dn", ldap_defaults.base_dn),
+        address_filter=lp.get("address_filter", ldap_defaults.address_filter),
+        username_filter=lp.get("username_filter", ldap_defaults.username_filter),
+        attributes=tuple(attributes.items()),
+        affiliations=tuple(
+            (str(k).lower(), v)
+            for k, v in (lp.get("affiliations") or dict(ldap_defaults.affiliations)).items()
+        ),
+        timeout=float(lp.get("timeout", ldap_defaults.timeout)),
+    )
+    return DirectorySettings(
+        backend=d.get("backend", plain.backend),
+        csv=_path(base, d["csv"]) if d.get("csv") else None,
+        ldap=ldap,
+        retry_after=float(d.get("retry_after", plain.retry_after)),
+        cache_ttl=float(d.get("cache_ttl", plain.cache_ttl)),
+        negative_ttl=float(d.get("negative_ttl", plain.negative_ttl)),
+        cache_size=int(d.get("cache_size", plain.cache_size)),
     )

@@ -13,6 +13,8 @@ import structlog
 
 from .apply import ApplyOptions
 from .config import Settings
+from .directory import EXTRAS_KEY, open_directory
+from .directory.retry import RetryJob
 from .notify import sd_notify
 from .outbox.compose import composer
 from .outbox.worker import OutboxWorker
@@ -47,7 +49,12 @@ class Daemon:
         self.store = Store(settings.database)
         self.outbox = OutboxWorker(self.store, settings)
         self.composer = composer(settings, self.rules, on_queued=self.outbox.wake_after_commit)
-        self.worker = Worker(self.store, settings, self.rules, self.apply_options)
+        self.directory = open_directory(settings)  # None when off; the worker's stage asks it
+        self.directory_retry = (
+            RetryJob(self.store, settings, self.directory) if self.directory else None
+        )
+        extras = {EXTRAS_KEY: self.directory} if self.directory else {}
+        self.worker = Worker(self.store, settings, self.rules, self.apply_options, extras)
         self.sessions = Sessions(settings.max_connections)
         self.servers: list[asyncio.Server] = []
         self.bound: list[Bound] = []
@@ -78,6 +85,8 @@ class Daemon:
             log.warning("spool_only", detail="accepting and spooling mail; the pipeline is off")
         else:
             self.worker.start()
+            if self.directory_retry is not None:
+                self.directory_retry.start()
             await self.outbox.start()  # with the pipeline: --spool-only sends nothing either
         listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
         for protocol, listener in listeners:
@@ -144,8 +153,12 @@ class Daemon:
             await server.wait_closed() if finished else None
         if not self.spool_only:
             await asyncio.to_thread(self.worker.stop)
+            if self.directory_retry is not None:
+                await asyncio.to_thread(self.directory_retry.stop)
             await self.outbox.stop(grace=min(5.0, self.shutdown_grace))
         await asyncio.to_thread(self.store.close)
+        if self.directory is not None:
+            await asyncio.to_thread(self.directory.close)
         with contextlib.suppress(OSError):
             if self.settings.pid_file.read_text().strip() == str(os.getpid()):
                 self.settings.pid_file.unlink()

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from . import exits, pipeline
 from .addresses import canonical
 from .config import Settings
+from .directory import EXTRAS_KEY, open_directory
 from .mail import parse as parse_mail
 from .pipeline.code import format_code
 from .pipeline.model import Context, Envelope, Message
@@ -78,6 +79,7 @@ def summary(file: str, message: Message, tag: str) -> dict[str, Any]:
         "rule": v.rule,
         "acknowledgement": v.acknowledgement,
         "action": v.action,
+        "person": dict(v.person) if v.person is not None else None,
     }
 
 
@@ -86,9 +88,11 @@ def test(settings: Settings, files: Sequence[str], *, rcpt: Sequence[str], sende
     """Run the pipeline on each file and print the verdict; store nothing."""
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     status = exits.OK
+    directory = open_directory(settings)  # the real directory: lookups only read
+    extras = {EXTRAS_KEY: directory} if directory else {}
     with tempfile.TemporaryDirectory() as scratch:
         view = _view(settings, Path(scratch))
-        context = Context(settings=settings, rules=rules, view=view)
+        context = Context(settings=settings, rules=rules, view=view, extras=extras)
         for file in files:
             try:
                 raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
@@ -108,6 +112,8 @@ def test(settings: Settings, files: Sequence[str], *, rcpt: Sequence[str], sende
             else:
                 _explain(file, result, settings.ticket_tag, out)
         view.close()
+    if directory is not None:
+        directory.close()
     return status
 
 

@@ -88,7 +88,10 @@ def ticket_history(view: StoreView, number: int) -> dict[str, Any] | None:
         )
     ]
     participants = view.participants(number)
-    return {"ticket": ticket.__dict__, "participants": participants, "messages": messages,
+    person, lookup = view.conn.execute(
+        "SELECT person, person_lookup FROM tickets WHERE id = ?", (number,)).fetchone()
+    return {"ticket": ticket.__dict__, "person": json.loads(person) if person else None,
+            "person_lookup": lookup, "participants": participants, "messages": messages,
             "events": events}
 
 
@@ -96,6 +99,9 @@ def show_ticket(history: dict[str, Any], *, tag: str, out: TextIO = sys.stdout) 
     t = history["ticket"]
     out.write(f"{format_code(t['id'], tag)} {_clean(t['subject'])}\n")
     out.write(f"  queue: {t['queue']}   status: {t['status']}   requester: {t['requester']}\n")
+    person = _person(history.get("person"), history.get("person_lookup"))
+    if person:
+        out.write(f"  person: {_clean(person)}\n")
     if t["flags"]:
         out.write(f"  flags: {', '.join(t['flags'])}\n")
     if t["linked_to"]:
@@ -117,6 +123,18 @@ def show_ticket(history: dict[str, Any], *, tag: str, out: TextIO = sys.stdout) 
         timeline.append((e["at"], 1, f"{_when(e['at'])} event {e['kind']}  {_clean(detail)}\n"))
     for _, _, text in sorted(timeline, key=lambda x: (x[0], x[1])):
         out.write(text + "\n")
+
+
+def _person(person: dict[str, str] | None, lookup: str | None) -> str:
+    """The requester as the directory knows them, on one line ('' when never looked up)."""
+    if person:
+        who = f"{person.get('name')} ({person.get('username')})" if person.get("name") else (
+            person.get("username", ""))
+        rest = [person.get(k, "") for k in ("affiliation", "department", "phone", "email")]
+        return ", ".join(p for p in (who, *rest) if p)
+    return {"unknown": "not in the directory",
+            "pending": "directory lookup pending (the directory did not answer)"}.get(
+        lookup or "", "")
 
 
 def _verdict(verdict: dict[str, Any]) -> str:

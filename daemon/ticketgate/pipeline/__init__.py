@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import automail, code, decide, dedupe, flags, parse, route
+from . import automail, code, decide, dedupe, directory, flags, parse, route
 from .model import Context, Envelope, Message, Verdict
 
-PIPELINE: tuple[str, ...] = ("parse", "automail", "dedupe", "code", "flags", "route", "decide")
+PIPELINE: tuple[str, ...] = (
+    "parse", "automail", "dedupe", "code", "flags", "directory", "route", "decide"
+)
 
 STAGES: dict[str, ModuleType] = {
-    m.name: m for m in (parse, automail, dedupe, code, flags, route, decide)
+    m.name: m for m in (parse, automail, dedupe, code, flags, directory, route, decide)
 }
 
 

@@ -51,6 +51,10 @@ class Verdict:
     username: str | None = None  # the requester's username, when the mail gives one
     subject_key: str = ""  # the normalised subject, for finding the same request sent again
     notes: tuple[tuple[str, str], ...] = ()  # (stage, explanation), in order
+    # The requester as the directory knows them ((field, value) pairs of directory.Person),
+    # and how the lookup went: (found | unknown | unavailable, detail).
+    person: tuple[tuple[str, str], ...] | None = None
+    directory: tuple[str, str] | None = None
 
     def note(self, stage: str, text: str, **changes: Any) -> Verdict:
         """A copy with `changes` applied and the explanation appended."""
@@ -70,6 +74,7 @@ class Verdict:
         data = asdict(self)
         data["reasons"] = dict(self.reasons)
         data["notes"] = [list(n) for n in self.notes]
+        data["person"] = dict(self.person) if self.person is not None else None
         return data
 
 

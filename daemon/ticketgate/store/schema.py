@@ -102,6 +102,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tickets_resend ON tickets(requester, subject_key, created_at);
     CREATE INDEX messages_spool ON messages(spool_id);
     """,
+    # 3: the requester as the directory knows them (JSON), and how the lookup went: found,
+    # unknown, pending (the directory did not answer; looked up again later) or NULL.
+    """
+    ALTER TABLE tickets ADD COLUMN person TEXT;
+    ALTER TABLE tickets ADD COLUMN person_lookup TEXT;
+    CREATE INDEX tickets_person_pending ON tickets(id) WHERE person_lookup = 'pending';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
