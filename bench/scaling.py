@@ -211,6 +211,9 @@ def main() -> int:
     parser.add_argument("--mix", default="new=0.5,code=0.25,thread=0.15,dup=0.1")
     parser.add_argument("--dbdir", type=Path, default=None,
                         help="keep filled databases here and reuse them (fill-N.db)")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="mail seed; give a new one when reusing --dbdir, or the mails of "
+                             "the last run come back as duplicate deliveries")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -226,7 +229,7 @@ def main() -> int:
         results[n].fill_seconds = stats.seconds
         print(f"{n:>9} tickets: filled in {stats.seconds:.1f}s ({stats.rows} rows, "
               f"{stats.size / 1e6:.0f} MB)", flush=True)
-    streams = {n: _mails(n, seed=7, mix=args.mix) for n in sizes}
+    streams = {n: _mails(n, seed=args.seed, mix=args.mix) for n in sizes}
     tracer = Tracer()
     per_round = args.messages // args.rounds
     _quiet_logs(Path(tmp.name) / "ticketgate.log")
