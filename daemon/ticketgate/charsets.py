@@ -90,10 +90,14 @@ def candidates(label: str | None) -> tuple[str, ...]:
     if key in ALIASES:
         return ALIASES[key]
     try:
-        name = codecs.lookup(key).name
+        info = codecs.lookup(key)
     except (LookupError, ValueError, TypeError):
         return ()
-    return () if name in _NOT_CHARSETS else (name,)
+    # "zlib", "hex", "base64", "rot13"...: codecs Python knows that do not make text (they
+    # return bytes or want str), so a label naming one is as good as no label.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return ()
+    return (info.name,)
 
 
 def _decode(data: bytes, codec: str, *, final: bool, errors: str = "strict") -> str | None:
