@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import warnings
 
+from .plytables import read_only
+
 _quiet = logging.getLogger("flanker")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
-with warnings.catch_warnings():
+# Parser tables are read when current and built in memory otherwise, never written into the
+# install directory (see plytables.py).
+with warnings.catch_warnings(), read_only():
     warnings.simplefilter("ignore", DeprecationWarning)
     from flanker import mime
     from flanker.addresslib import address

@@ -5,9 +5,9 @@ flanker parses MIME structure and addresses (see DESIGN.md); when it refuses a m
 Header blocks and charsets are handled here and in mailheaders.py/charsets.py, the same way
 whichever parser read the structure. Every fallback taken is noted in ParsedMail.defects.
 
-Run as ``python -m ticketgate.mail --build-tables`` at install time: importing flanker's address
-parser makes ply write its parser tables into the install directory, so that the installed package
-later runs from a read-only file system without rebuilding (and logging) them on every start.
+``python -m ticketgate.mail --build-tables`` writes flanker's address parser tables at install
+time; without them they are built in memory at each start, and never written at run time (so the
+installed package runs from a read-only file system): see plytables.py.
 """
 
 from __future__ import annotations
@@ -385,6 +385,9 @@ def _unparsed(raw: bytes, max_text: int, defect: str) -> ParsedMail:
 
 
 if __name__ == "__main__":
-    # Importing _flanker above already built and wrote the address parser tables.
+    # At run time the tables are never written (plytables.py); this writes them once.
     if sys.argv[1:] not in ([], ["--build-tables"]):
         sys.exit("usage: python -m ticketgate.mail --build-tables")
+    from .plytables import build
+
+    build()
