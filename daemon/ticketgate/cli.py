@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__, exits
 from .config import Settings, load_settings
 from .directory.command import add_parser as add_directory_parser
+from .initcmd import add_parser as add_init_parser
 from .log import configure
 from .outbox.commands import add_parser as add_outbox_parser
 from .rules import load_rules
@@ -171,6 +172,12 @@ def cmd_directory(args: argparse.Namespace) -> int:
     return lookup(_settings(args), args.key, as_json=args.json)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .initcmd import run
+
+    return run(args)
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     import signal
 
@@ -253,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rules)
 
     add_directory_parser(sub, [common], cmd_directory)
+
+    add_init_parser(sub, [], cmd_init)
 
     p = sub.add_parser("reload", parents=[common],
                        help="make the running daemon reload its rules and templates (SIGHUP)")
