@@ -21,6 +21,7 @@ from .initcmd import add_parser as add_init_parser
 from .log import configure
 from .outbox.commands import add_parser as add_outbox_parser
 from .rules import load_rules
+from .stats import add_parser as add_stats_parser
 from .yamlsource import ConfigError
 
 
@@ -178,6 +179,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import run
+
+    return run(args, _settings(args))
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     import signal
 
@@ -261,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_directory_parser(sub, [common], cmd_directory)
 
+    add_stats_parser(sub, [common], cmd_stats)
     add_init_parser(sub, [], cmd_init)
 
     p = sub.add_parser("reload", parents=[common],
