@@ -139,6 +139,7 @@ class Settings:
     instance: str = field(default_factory=socket.getfqdn)
     smtp: Listener | None = Listener("127.0.0.1", 2525)
     lmtp: Listener | None = None
+    metrics: Listener | None = None  # the Prometheus endpoint; None: off
     max_message_size: int = DEFAULT_SIZE
     max_recipients: int = 100
     max_connections: int = 256
@@ -237,6 +238,7 @@ def load_settings(path: Path | None) -> Settings:
         instance=data.get("instance", plain.instance),
         smtp=_listener(data["smtp"]) if "smtp" in data else plain.smtp,
         lmtp=_listener(data.get("lmtp")),
+        metrics=_listener(data.get("metrics")),
         max_message_size=int(data.get("max_message_size", DEFAULT_SIZE)),
         max_recipients=int(data.get("max_recipients", plain.max_recipients)),
         max_connections=int(data.get("max_connections", plain.max_connections)),

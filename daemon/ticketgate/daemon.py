@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from . import metrics
 from .apply import ApplyOptions
 from .config import Settings
 from .directory import EXTRAS_KEY, open_directory
@@ -60,6 +61,7 @@ class Daemon:
         self.bound: list[Bound] = []
         self._stop: asyncio.Event | None = None
         self.ready = threading.Event()
+        self.metrics_address: tuple[str, int] | None = None  # where /metrics is served, if on
 
     def rules(self) -> Rules:
         return self._rules
@@ -88,6 +90,7 @@ class Daemon:
             if self.directory_retry is not None:
                 self.directory_retry.start()
             await self.outbox.start()  # with the pipeline: --spool-only sends nothing either
+        self.metrics_address = metrics.start(self.settings.metrics)
         listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
         for protocol, listener in listeners:
             if listener is None:
@@ -162,4 +165,5 @@ class Daemon:
         with contextlib.suppress(OSError):
             if self.settings.pid_file.read_text().strip() == str(os.getpid()):
                 self.settings.pid_file.unlink()
+        metrics.stop()
         log.info("stopped")

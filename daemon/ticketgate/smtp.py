@@ -9,6 +9,7 @@ the client keeps the message and retries.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,9 @@ import structlog
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from . import metrics
 from .config import Settings
+from .mail import normalize_message_id
 from .rules import Rules
 from .store import Store
 from .store import spool as spool_rows
@@ -41,6 +44,43 @@ TEMPFAIL = "451 4.3.0 Temporary local problem storing the message; try again lat
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TOO_BUSY = "421 4.7.0 Too many connections, try again later"
 TIMED_OUT = "421 4.4.2 Timeout exceeded, closing connection"
+_TOO_BIG = ("552 Error: Too much mail data",
+            "552 Error: message size exceeds fixed maximum message size")
+
+# The Message-ID of the top header block, for the accept log line (see peek_message_id).
+_PEEK_BYTES = 64 * 1024
+_PEEK_LINES = 1000
+_FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+
+
+def peek_message_id(raw: bytes) -> str | None:
+    """The Message-ID, read cheaply for the accept line's log; None if not found so.
+
+    The event loop must not stall on a hostile header, so this looks at no more than the first
+    64 KiB and 1000 lines, and reads the header block by the rules mail.py uses (a blank line,
+    or a line that is neither a field nor a continuation, ends it). For any Message-ID found
+    there it gives the id the pipeline stores; mail without one (or with one further down) gets
+    its id only in the pipeline's lines, and its accept line says message_id null.
+    """
+    lines = raw[:_PEEK_BYTES].split(b"\n", _PEEK_LINES)[:_PEEK_LINES]
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]  # an mbox separator, as mailheaders.split skips it
+    value: bytes | None = None
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if value is not None:
+                value += line  # unfolding
+            continue
+        if value is not None:
+            break
+        field = _FIELD_NAME.match(line)
+        if field is None:
+            return None  # the end of the header block
+        if field.group(1).lower() == b"message-id":
+            value = line[field.end():]
+    if value is None:
+        return None
+    return normalize_message_id(value.decode("utf-8", "replace"))
 
 
 class Sessions:
@@ -76,6 +116,10 @@ class _Limited:
 
     sessions: Sessions
 
+    @property
+    def _protocol(self) -> str:
+        return str(getattr(self.event_handler, "protocol", "smtp"))  # type: ignore[attr-defined]
+
     def _refusal(self) -> str | None:
         if self.sessions.draining:
             return SHUTTING_DOWN
@@ -87,6 +131,9 @@ class _Limited:
         self._refusal_status = self._refusal()
         if self._refusal_status is None:
             self.sessions.opened()
+        else:
+            reason = "shutting_down" if self._refusal_status == SHUTTING_DOWN else "too_busy"
+            metrics.refused(self._protocol, self._refusal_status, reason)
         super().connection_made(transport)  # type: ignore[misc]
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -103,6 +150,8 @@ class _Limited:
         await super()._handle_client()  # type: ignore[misc]
 
     async def push(self, status: str) -> None:
+        if status in _TOO_BIG:
+            metrics.refused(self._protocol, status, "too_big")
         await super().push(_ENHANCED.get(status, status))  # type: ignore[misc]
 
     def _timeout_cb(self) -> None:
@@ -149,16 +198,20 @@ class SpoolHandler:
         rcpt_options: list[str],
     ) -> str:
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            metrics.refused(self.protocol, "452", "too_many_recipients")
             return "452 4.5.3 Too many recipients"
         if not self.rules().is_function_address(address):
             log.info("rcpt_refused", rcpt=address, peer=str(session.peer))
+            metrics.refused(self.protocol, "550", "not_function_address")
             return f"550 5.1.1 <{address}>: not a function address of this helpdesk"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        started = time.monotonic()
         raw = envelope.original_content or b""
+        message_id = peek_message_id(raw)
         rcpts = tuple(envelope.rcpt_tos)
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         mail_from = envelope.mail_from or ""
@@ -171,9 +224,14 @@ class SpoolHandler:
                 )
             )
         except Exception as exc:
-            log.error("spool_failed", error=str(exc), peer=peer, size=len(raw))
+            log.error("spool_failed", error=str(exc), peer=peer, size=len(raw),
+                      message_id=message_id)
+            metrics.refused(self.protocol, TEMPFAIL, "storage")
             return self._per_recipient(TEMPFAIL, len(rcpts))
-        log.info("message_spooled", spool_id=spool_id, size=len(raw), rcpt=list(rcpts))
+        # No ticket yet: the pipeline decides that later (its lines carry the ticket code).
+        log.info("message_spooled", spool_id=spool_id, message_id=message_id, size=len(raw),
+                 rcpt=list(rcpts))
+        metrics.accepted(self.protocol, time.monotonic() - started)
         self.on_spooled(spool_id)
         return self._per_recipient(f"250 2.0.0 queued as S{spool_id}", len(rcpts))
 

@@ -8,6 +8,9 @@ Applies are pipelined: the worker hands a verdict to the writer and goes on with
 without waiting for the commit, so many messages share one fsync. A row that could depend on
 a verdict not yet committed (the same Message-ID, a reply to one, or the same requester and
 subject, which resend detection looks up) first waits for everything in flight to commit.
+
+Every log line about a row, the stages' own included, carries its spool_id, message_id (once
+parsed) and ticket code (once known), bound with structlog's contextvars.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from typing import Any
 
 import structlog
 
-from . import pipeline
+from . import metrics, pipeline
 from .apply import ApplyOptions, apply
 from .config import Settings
-from .pipeline.code import find_code
+from .pipeline.code import find_code, format_code
 from .pipeline.dedupe import subject_key
 from .pipeline.model import Context, Envelope, Message
 from .rules import Rules
@@ -74,11 +77,12 @@ def _describe(exc: BaseException) -> str:
 def _hold(store: Store, spool_id: int, exc: BaseException) -> Outcome:
     error = _describe(exc)
     log.error("message_held", spool_id=spool_id, error=error)
+    metrics.pipeline_done(spool_id, "error")
     store.writer.call(lambda c: spool_rows.mark_held(c, spool_id, error))
     return Outcome(spool_id, "held", error=error)
 
 
-def _settle(message: Message, future: Future[Applied]) -> Outcome:
+def _settle(message: Message, future: Future[Applied], tag: str) -> Outcome:
     """Wait for an apply's commit and log what it did."""
     spool_id = message.envelope.spool_id or 0
     bound = log.bind(spool_id=spool_id, message_id=message.message_id)
@@ -86,15 +90,18 @@ def _settle(message: Message, future: Future[Applied]) -> Outcome:
         applied = future.result()
     except StorageError as exc:
         bound.warning("apply_deferred", error=str(exc))
+        metrics.pipeline_done(spool_id, "deferred")
         return Outcome(spool_id, "retry", error=str(exc))
     except Exception as exc:
         return Outcome(spool_id, "failed", error=_describe(exc))
     if applied.skipped:
+        metrics.pipeline_done(spool_id, "skipped")
         return Outcome(spool_id, "skipped")
+    metrics.pipeline_done(spool_id, applied.action)
     bound.info(
         "message_processed",
         action=applied.action,
-        ticket=applied.ticket_id,
+        ticket=format_code(applied.ticket_id, tag) if applied.ticket_id is not None else None,
         queue=message.verdict.queue,
         flags=list(message.verdict.flags),
     )
@@ -120,7 +127,8 @@ def process_row(
     except Exception as exc:
         return _hold(store, spool_id, exc)
     chosen = options or ApplyOptions()
-    outcome = _settle(message, store.writer.submit(lambda c: apply(c, message, chosen)))
+    outcome = _settle(message, store.writer.submit(lambda c: apply(c, message, chosen)),
+                      settings.ticket_tag)
     if outcome.state == "failed":
         return _hold(store, spool_id, RuntimeError(outcome.error))
     return outcome
@@ -223,7 +231,11 @@ class Worker:
                         self._idle.set()
                 self._wake.wait(backoff or 1.0)
                 continue
-            if self._drain(ids):
+            # _drain binds each row's spool_id, message_id and ticket; this unbinds them.
+            with structlog.contextvars.bound_contextvars(spool_id=None, message_id=None,
+                                                         ticket=None):
+                drained = self._drain(ids)
+            if drained:
                 backoff = 0.0
             else:
                 backoff = min(max(backoff * 2, 0.5), 10.0)
@@ -241,11 +253,15 @@ class Worker:
         for spool_id in ids:
             if self._stop.is_set() or not healthy:
                 break
+            structlog.contextvars.bind_contextvars(spool_id=spool_id, message_id=None,
+                                                   ticket=None)
             try:
                 row = load_row(self.store, spool_id)
                 if row is None or row.state != "new":
                     continue
+                metrics.pipeline_started(spool_id)
                 message = pipeline.run(to_message(row), context, pipeline.PIPELINE[:1])
+                structlog.contextvars.bind_contextvars(message_id=message.message_id)
                 request = _request(message, tag)
                 if (inflight.depends(message, request, context)
                         or len(inflight.items) >= MAX_IN_FLIGHT):
@@ -266,10 +282,13 @@ class Worker:
     def _settle_all(self, inflight: _InFlight) -> bool:
         healthy = True
         for message, future in inflight.items:
-            outcome = _settle(message, future)
-            if outcome.state == "retry":
-                healthy = False  # left `new`: processed again once storage is back
-            elif outcome.state == "failed":
-                _hold(self.store, outcome.spool_id, RuntimeError(outcome.error))
+            with structlog.contextvars.bound_contextvars(
+                spool_id=message.envelope.spool_id, message_id=message.message_id, ticket=None
+            ):
+                outcome = _settle(message, future, self.settings.ticket_tag)
+                if outcome.state == "retry":
+                    healthy = False  # left `new`: processed again once storage is back
+                elif outcome.state == "failed":
+                    _hold(self.store, outcome.spool_id, RuntimeError(outcome.error))
             self.processed += 1
         return healthy

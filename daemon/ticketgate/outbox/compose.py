@@ -63,6 +63,15 @@ class Composer:
     clock: Callable[[], float] = field(default=time.time)
 
     def __call__(self, conn: sqlite3.Connection, message: Message, applied: Applied) -> None:
+        # This runs in the writer's thread: name the message in its log lines there too.
+        tag = self.settings.ticket_tag
+        code = format_code(applied.ticket_id, tag) if applied.ticket_id is not None else None
+        with structlog.contextvars.bound_contextvars(
+            spool_id=message.envelope.spool_id, message_id=message.message_id, ticket=code
+        ):
+            self._compose(conn, message, applied)
+
+    def _compose(self, conn: sqlite3.Connection, message: Message, applied: Applied) -> None:
         if applied.skipped or applied.ticket_id is None:
             return
         if applied.action not in ("new_ticket", "followup"):
@@ -78,7 +87,7 @@ class Composer:
         except Exception as exc:
             conn.execute("ROLLBACK TO outbox_compose")
             conn.execute("RELEASE outbox_compose")
-            log.exception("outbox_compose_failed", ticket=applied.ticket_id)
+            log.exception("outbox_compose_failed")
             t.event(conn, applied.ticket_id, "outbox_error",
                     {"error": f"{type(exc).__name__}: {exc}"[:500]},
                     spool_id=message.envelope.spool_id)
@@ -225,14 +234,14 @@ class _Job:
     def suppress(self, kind: str, rcpt: str, why: str) -> None:
         if kind == "acknowledgement":
             self.ack_status = f"not sent: {why}"
-        log.info(f"{kind}_suppressed", ticket=self.ticket_id, to=rcpt, reason=why)
+        log.info(f"{kind}_suppressed", to=rcpt, reason=why)
         self.event(f"{kind}_suppressed", {"to": rcpt, "reason": why})
 
     def template_failed(self, kind: str, rcpt: str, template: str, exc: Exception) -> None:
         why = f"template {template!r} failed: {type(exc).__name__}: {exc}"[:500]
         if kind == "acknowledgement":
             self.ack_status = f"not sent: {why}"
-        log.error(f"{kind}_template_failed", ticket=self.ticket_id, error=why)
+        log.error(f"{kind}_template_failed", error=why)
         self.event(f"{kind}_failed", {"to": rcpt, "reason": why})
 
     # -- notification ----------------------------------------------------------------------

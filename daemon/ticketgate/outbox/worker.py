@@ -30,7 +30,9 @@ from typing import Any
 
 import structlog
 
+from .. import metrics
 from ..config import Settings
+from ..pipeline.code import format_code
 from ..store import StorageError, Store
 from ..store import tickets as t
 from ..store.reads import StoreView
@@ -208,7 +210,12 @@ class OutboxWorker:
 
     async def _deliver(self, row: OutboxRow) -> None:
         assert self._loop is not None
-        bound = log.bind(outbox_id=row.id, ticket=row.ticket_id, kind=row.kind, to=row.rcpt_to)
+        # An outgoing mail has no spool row: its lines name the outbox row, its own Message-ID
+        # and the ticket.
+        code = format_code(row.ticket_id, self.settings.ticket_tag) if row.ticket_id else None
+        bound = log.bind(outbox_id=row.id, message_id=row.message_id, ticket=code, kind=row.kind,
+                         to=row.rcpt_to)
+        started = time.monotonic()
         try:
             detail = await self._loop.run_in_executor(
                 self._senders, self.transport.deliver, row.mail_from, row.rcpt_to, row.raw)
@@ -223,6 +230,7 @@ class OutboxWorker:
         except Exception as exc:  # a bug or an unexpected library error: try again later
             bound.exception("outbox_delivery_error")
             result = Result("deferred", f"{type(exc).__name__}: {exc}")
+        seconds = time.monotonic() - started
         now = self.clock()
         retry, give_up = self.retry, self.settings.delivery.give_up_after
         try:
@@ -232,6 +240,8 @@ class OutboxWorker:
             # Not recorded: the row stays pending and is delivered again, as the same mail.
             bound.error("outbox_record_failed", error=str(exc), outcome=result.outcome)
             return
+        metrics.delivered(row.kind, "deferred" if state == "pending" else state,
+                          self.transport.name, seconds)
         if state == "sent":
             self.delivered += 1
             bound.info("outbox_sent", attempts=row.attempts + 1, result=result.detail)
