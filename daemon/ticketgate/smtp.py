@@ -4,6 +4,12 @@ aiosmtpd does the protocol. The handler accepts RCPT only for function addresses
 daemon is never a relay), writes the raw bytes and envelope to the spool through the single
 writer, and answers 250 once that commit has returned; any storage failure answers 451 so
 the client keeps the message and retries.
+
+Shutdown (SIGTERM) drains the sessions: a new connection gets 421 in place of the greeting; a
+transaction in flight (MAIL given, DATA not yet answered) finishes and gets its 250 or 451;
+the next MAIL on that connection gets 421 and the connection closes; a session with no
+transaction open is sent 421 and closed once it has been quiet for a second. Once no session
+is left (or the daemon's grace time is over) the listeners close, and connections are refused.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ TOO_BUSY = "421 4.7.0 Too many connections, try again later"
 TIMED_OUT = "421 4.4.2 Timeout exceeded, closing connection"
 _TOO_BIG = ("552 Error: Too much mail data",
             "552 Error: message size exceeds fixed maximum message size")
+QUIET = 1.0  # seconds a session between transactions may idle once draining, before its 421
+_SWEEP = 0.25  # how often a drain looks for such sessions
 
 # The Message-ID of the top header block, for the accept log line (see peek_message_id).
 _PEEK_BYTES = 64 * 1024
@@ -90,31 +98,48 @@ class Sessions:
         self.limit = limit
         self.active = 0
         self.draining = False
+        self._open: set[_Limited] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def opened(self) -> None:
+    def opened(self, session: _Limited) -> None:
         self.active += 1
+        self._open.add(session)
         self._idle.clear()
 
-    def closed(self) -> None:
+    def closed(self, session: _Limited) -> None:
         self.active -= 1
+        self._open.discard(session)
         if self.active <= 0:
             self.active = 0
             self._idle.set()
 
     async def wait_idle(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
+        """Wait until no session is open; while draining, close those between transactions."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self.draining:
+                now = loop.time()
+                for session in list(self._open):
+                    if session.between_transactions() and now - session.last_reply >= QUIET:
+                        session.goodbye()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return self._idle.is_set()
+            try:
+                await asyncio.wait_for(self._idle.wait(), min(remaining, _SWEEP))
+                return True
+            except TimeoutError:
+                continue
 
 
 class _Limited:
     """Behaviour shared by our SMTP and LMTP: enhanced codes, connection limits, draining."""
 
     sessions: Sessions
+    last_reply = 0.0  # loop time of the last reply sent
+    _leaving = False
 
     @property
     def _protocol(self) -> str:
@@ -130,7 +155,7 @@ class _Limited:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._refusal_status = self._refusal()
         if self._refusal_status is None:
-            self.sessions.opened()
+            self.sessions.opened(self)
         else:
             reason = "shutting_down" if self._refusal_status == SHUTTING_DOWN else "too_busy"
             metrics.refused(self._protocol, self._refusal_status, reason)
@@ -138,8 +163,30 @@ class _Limited:
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refusal_status is None:
-            self.sessions.closed()
+            self.sessions.closed(self)
         super().connection_lost(error)  # type: ignore[misc]
+
+    def between_transactions(self) -> bool:
+        # aiosmtpd starts a fresh Envelope after DATA and RSET; MAIL fills in mail_from.
+        return self.envelope.mail_from is None  # type: ignore[attr-defined,no-any-return]
+
+    def goodbye(self) -> None:
+        """Send 421 unsolicited and close, as RFC 5321 3.8 allows a server shutting down."""
+        transport = self.transport  # type: ignore[attr-defined]
+        if self._leaving or transport is None or transport.is_closing():
+            return
+        self._leaving = True
+        transport.write(f"{SHUTTING_DOWN}\r\n".encode())
+        transport.close()  # after the buffered 421 is written
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        # Draining: the transaction before this one finished; no new one starts.
+        if self.sessions.draining:
+            metrics.refused(self._protocol, SHUTTING_DOWN, "shutting_down")
+            await self.push(SHUTTING_DOWN)
+            self.transport.close()  # type: ignore[attr-defined]
+            return
+        await super().smtp_MAIL(arg)  # type: ignore[misc]
 
     async def _handle_client(self) -> None:
         # A refused client gets its 421 in place of the greeting, then the door closes.
@@ -152,6 +199,7 @@ class _Limited:
     async def push(self, status: str) -> None:
         if status in _TOO_BIG:
             metrics.refused(self._protocol, status, "too_big")
+        self.last_reply = asyncio.get_running_loop().time()
         await super().push(_ENHANCED.get(status, status))  # type: ignore[misc]
 
     def _timeout_cb(self) -> None:
