@@ -139,9 +139,9 @@ def _person(person: dict[str, str] | None, lookup: str | None) -> str:
 
 def _verdict(verdict: dict[str, Any]) -> str:
     """How the pipeline judged a message: one line per stage decision."""
-    if not verdict:
-        return ""
     lines = [f"    [{stage}] {_clean(note)}" for stage, note in verdict.get("notes", [])]
+    if not lines:  # our own outgoing mail has no verdict
+        return ""
     return "    Verdict:\n" + "\n".join("  " + line for line in lines) + "\n"
 
 
