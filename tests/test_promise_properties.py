@@ -12,6 +12,7 @@ TICKETGATE_PROPERTY_EXAMPLES scales the number of examples (default 120 per prop
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import quopri
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from conftest import Running, write_site
 from promise_helpers import Wire, env_int, received_form, stuffed, wait_until
 from ticketgate import mail
 from ticketgate.config import load_settings
+from ticketgate.smtpdata import read_data
 
 EXAMPLES = env_int("TICKETGATE_PROPERTY_EXAMPLES", 120)
 _LINE_LIMIT = 1001
@@ -182,3 +184,79 @@ def test_the_charset_labels_of_codecs_that_are_not_text(tmp_path: Path) -> None:
         assert parsed.sender is not None and parsed.sender.address == "kim@example.org", label
         assert parsed.subject.endswith("hej") and parsed.text == "hello", label
         assert not mail_fallback(raw), label
+
+
+# -- the DATA reader (smtpdata.py) against RFC 5321's line rules, any stream, any chunking ------
+
+
+def rfc_reference(stream: bytes, size_limit: int, line_limit: int
+                  ) -> tuple[bytes | None, set[str], bytes] | None:
+    """RFC 5321 read line by line, as aiosmtpd does: (message, refusals, what follows), or
+    None when the stream never ends the data."""
+    pos, kept, size, refusals = 0, [], 0, set()
+    while True:
+        end = stream.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        line, pos = stream[pos:end + 2], end + 2
+        if line == b".\r\n":
+            break
+        size += len(line)
+        if len(line) > line_limit:
+            refusals.add("500")
+        if size > size_limit:
+            refusals.add("552")
+        kept.append(line[1:] if line.startswith(b".") else line)
+    return (None if refusals else b"".join(kept)), refusals, stream[pos:]
+
+
+stream_pieces = st.lists(
+    st.one_of(st.sampled_from([b"\r\n", b".", b"..", b"\r", b"\n", b".\r\n", b"\r\n.\r\n",
+                               b"\r\n.", b"x", b"\r\r\n", b"\n.\n"]),
+              st.binary(max_size=30), st.integers(5, 120).map(lambda n: b"y" * n)),
+    max_size=60)
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(pieces=stream_pieces, ends=st.booleans(), cuts=st.lists(st.integers(1, 40), max_size=30),
+       reader_limit=st.sampled_from([8, 64, 1001]), line_limit=st.sampled_from([12, 60, 1001]),
+       size_limit=st.integers(1, 3000))
+def test_the_data_reader_follows_the_rfc_for_any_stream_and_chunking(
+    pieces: list[bytes], ends: bool, cuts: list[int], reader_limit: int, line_limit: int,
+    size_limit: int,
+) -> None:
+    stream = b"".join(pieces) + (b"\r\n.\r\nQUIT\r\n" if ends else b"")
+    expected = rfc_reference(stream, size_limit, line_limit)
+
+    async def run() -> tuple[tuple[bytes | None, str | None] | None, bytes]:
+        reader = asyncio.StreamReader(limit=reader_limit)
+
+        async def feed() -> None:
+            pos = 0
+            for cut in [*cuts, len(stream)]:
+                reader.feed_data(stream[pos:pos + cut])
+                pos += cut
+                await asyncio.sleep(0)
+            reader.feed_data(stream[pos:])
+            reader.feed_eof()
+
+        feeder = asyncio.create_task(feed())
+        try:
+            got = await read_data(reader, size_limit=size_limit, line_limit=line_limit)
+        except asyncio.IncompleteReadError:
+            got = None
+        await feeder
+        return got, await reader.read()
+
+    got, rest = asyncio.run(run())
+    if expected is None:
+        assert got is None  # no end of data: nothing is taken for a message
+        return
+    message, refusals, after = expected
+    assert got is not None
+    assert rest == after  # not a byte of the next commands was swallowed
+    if refusals:
+        assert got[0] is None and got[1] is not None and got[1][:3] in refusals
+    else:
+        assert got == (message, None)
