@@ -116,7 +116,11 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=verdict.note(name, "written by a person"))
     verdict = verdict.note(name, f"{kind}: {why}", automail=kind)
     if kind in ("bounce", "loop", "feedback"):
-        ticket = context.view.ticket_of_message_ids(named_message_ids(mail))
+        # Only a Message-ID we generated ties it to a ticket: a requester's own Message-ID can
+        # be named by anybody, and would put a stranger's text into that ticket's history.
+        named = (message.message_id, *named_message_ids(mail))
+        ours = [m for m in named if context.view.is_our_message_id(m)]
+        ticket = context.view.ticket_of_message_ids(ours)
         where = f"an event on #{ticket}" if ticket else "an event without a ticket"
         verdict = verdict.note(name, f"stored as {where}", action="event", followup_of=ticket)
     return message.evolve(verdict=verdict)
