@@ -121,3 +121,44 @@ def test_a_stranger_naming_a_ticket_never_gets_into_it_unflagged(
         for leak in (SECRET, "HEMLIG", ALICE_SUBJECT, "B-014", ALICE,
                      message_id_of(alice_mail)):
             assert leak not in text, leak
+
+
+def test_a_forged_bounce_never_writes_into_another_ticket(tmp_path: Path,
+                                                          fake_mta: FakeMTA) -> None:
+    """Bounces are tied to a ticket only by a Message-ID we generated (random, sent to the
+    requester alone), never by one anybody can name: the requester's own Message-ID, or our
+    per-ticket reference <tg.N@instance>, which is guessable."""
+    fake_mta.start()
+    running = Running(load_settings(smarthost_site(tmp_path, fake_mta)))
+    try:
+        port = running.port()
+        alice_mail = make_mail(ALICE_SUBJECT, SECRET, sender=f"Alice <{ALICE}>")
+        assert deliver(port, alice_mail, mail_from=ALICE).code == 250
+        (_, _, ack), = wait_until(lambda: [r for r in fake_mta.received if ALICE in r[1]],
+                                  timeout=20, what="Alice's acknowledgement")
+        ack_id = message_id_of(ack)
+        instance = running.settings.instance
+
+        def bounce(subject: str, names: str) -> bytes:
+            return make_mail(f"Undelivered Mail Returned to Sender: {subject}",
+                             f"Your message could not be delivered.\n\nMessage-ID: <{names}>\n",
+                             sender="MAILER-DAEMON <mailer-daemon@evil.invalid>",
+                             headers={"References": f"<{names}>"})
+
+        forged = [bounce("KÖP KLOCKOR", message_id_of(alice_mail)),
+                  bounce("KÖP KLOCKOR IGEN", f"tg.1@{instance}")]
+        for raw in forged:
+            assert deliver(port, raw, mail_from="").code == 250
+        real = bounce("a real one", ack_id)  # the control: it names our acknowledgement
+        assert deliver(port, real, mail_from="").code == 250
+        assert deliver(port, ack, mail_from="").code == 250  # our own mail, looping back
+        running.drain()
+        events = running.store.view.conn.execute(
+            "SELECT ticket_id, detail FROM events WHERE kind = 'bounce' ORDER BY id").fetchall()
+        assert [t for t, _ in events] == [None, None, 1]
+        assert "a real one" in events[2][1]
+        loops = running.store.view.conn.execute(
+            "SELECT ticket_id FROM events WHERE kind = 'loop'").fetchall()
+        assert loops == [(1,)]
+    finally:
+        running.stop()
