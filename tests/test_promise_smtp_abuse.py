@@ -34,11 +34,11 @@ def spool(gate: Running) -> list[tuple[str, bytes]]:
 
 
 def still_serving(gate: Running) -> None:
-    """A well-behaved client is greeted and its mail accepted within a second."""
+    """A well-behaved client is greeted and its mail accepted at once (within 2 s)."""
     started = time.monotonic()
     reply = deliver(gate.port(), make_mail("Skrivaren i rum 2110 matar fel"))
     assert reply.code == 250, reply.line
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
 
 
 # -- relay attempts ------------------------------------------------------------------------
