@@ -306,3 +306,34 @@ def test_abuse_from_many_sides_at_once_never_slows_a_good_client(gate: Running) 
     finally:
         for w in (staller, flooder, relayer):
             w.close()
+
+
+# -- LMTP: a refusal after DATA is one reply per recipient ------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["too big", "line too long"])
+def test_lmtp_refuses_after_data_once_per_recipient(tmp_path: Path, fault: str) -> None:
+    """RFC 2033 4.2: after the final dot an LMTP client reads one reply for each accepted
+    recipient; one reply for two would leave the MTA waiting until its own timeout."""
+    from dataclasses import replace
+
+    from ticketgate.config import Listener
+
+    settings = load_settings(write_site(tmp_path, "max_message_size: 4000\n"))
+    running = Running(replace(settings, lmtp=Listener("127.0.0.1", 0)))
+    try:
+        raw = make_mail("Stor", ("x" * 70 + "\n") * 80) if fault == "too big" else (
+            make_mail("Lång rad").replace(b"Hej,", b"Hej," + b"x" * 1200))
+        with Wire(running.port("lmtp"), ehlo=False) as wire:
+            assert wire.cmd(b"LHLO client.test.invalid").code == 250
+            assert wire.cmd(b"MAIL FROM:<kim@example.org>").code == 250
+            for rcpt in (b"helpdesk@example.org", b"sot@example.org"):
+                assert wire.cmd(b"RCPT TO:<" + rcpt + b">").code == 250
+            assert wire.cmd(b"DATA").code == 354
+            wire.send(stuffed(raw))
+            codes = [wire.reply().code, wire.reply().code]
+            assert codes == ([552, 552] if fault == "too big" else [500, 500])
+            assert wire.cmd(b"NOOP").code == 250  # in step: no reply left over
+        assert spool(running) == []
+    finally:
+        running.stop()

@@ -10,7 +10,8 @@ holds when there is none yet, into one bytearray, and applies the same rules:
 - a CRLF-line that starts with "." loses that dot (4.5.2);
 - a line longer than the server's `line_length_limit` (1001 octets with its CRLF) is refused
   with 500, more than `data_size_limit` octets with 552, both once the data has ended
-  (4.5.3.1); the data is dropped as soon as either is known.
+  (4.5.3.1); the data is dropped as soon as either is known. Over LMTP the refusal is
+  repeated for each accepted recipient (RFC 2033 4.2), which aiosmtpd did not do.
 
 Used by the SMTP and LMTP sessions (smtp.py) in place of aiosmtpd's `smtp_DATA`.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING
 
 END = b"\r\n.\r\n"
@@ -119,8 +121,12 @@ async def smtp_DATA(session: Any, arg: str | None) -> None:
         session._writer.close()
         raise
     if refusal is not None or data is None:
-        await session.push(refusal or TOO_MUCH)
+        # LMTP answers once per accepted recipient (RFC 2033 4.2), refusals too: one reply
+        # for two recipients would leave the client waiting for the second until it times out.
+        replies = len(session.envelope.rcpt_tos) if isinstance(session, LMTP) else 1
         session._set_post_data_state()
+        for _ in range(max(replies, 1)):
+            await session.push(refusal or TOO_MUCH)
         return
     content: bytes | str = data
     if session._decode_data:  # not ticketgate's setting; kept for aiosmtpd's contract
