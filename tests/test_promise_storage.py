@@ -30,9 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_mail, write_site
+from conftest import make_mail, run_cli, write_site
 from integration_helpers import Served
 from promise_helpers import Wire, deliver, query, serve, wait_until
+from ticketgate import exits
 
 
 @pytest.fixture
@@ -97,6 +98,14 @@ def responsive(port: int) -> bool:
     return ok and time.monotonic() - started < 2.0
 
 
+def inject_fails_temporarily(site: Path) -> bool:
+    """`ticketgate inject` (an MTA's pipe transport) exits 75, EX_TEMPFAIL: the MTA retries."""
+    done = run_cli(site, "inject", "--rcpt", "helpdesk@example.org", "--from",
+                   "kim@example.org", stdin=big_mail("Via pipe", 100))
+    assert done.returncode == exits.TEMPFAIL, (done.returncode, done.stderr)
+    return b"temporary failure" in done.stderr
+
+
 def big_mail(subject: str, kib: int = 200) -> bytes:
     line = "Skrivaren skriver ut tomma sidor och felkoden blinkar.\n"
     return make_mail(subject, line * (kib * 1024 // len(line)))
@@ -106,7 +115,8 @@ def test_disk_full_answers_451_and_takes_mail_again_once_there_is_room(
     tmp_path: Path, small_disk: Path
 ) -> None:
     db = small_disk / "ticketgate.db"
-    daemon = serve(disk_site(tmp_path, small_disk))
+    site = disk_site(tmp_path, small_disk)
+    daemon = serve(site)
     try:
         port = daemon.ports("smtp")["smtp"]
         assert deliver(port, make_mail("Skrivaren i rum 2110")).code == 250
@@ -118,6 +128,7 @@ def test_disk_full_answers_451_and_takes_mail_again_once_there_is_room(
         daemon.wait_for("spool_failed", timeout=5)
         assert events_with(daemon, "spool_failed", "full"), daemon.log()
         assert responsive(port)
+        assert inject_fails_temporarily(site)
         filler.unlink()  # the admin makes room; no restart
         accepted = deliver(port, big_mail("Skärmen flimrar i hus B"))
         assert accepted.code == 250, accepted.line
@@ -210,6 +221,7 @@ def test_database_locked_by_another_process_answers_451_then_recovers(tmp_path: 
             assert waited >= 4.5, f"451 after {waited:.1f} s, before the busy timeout"
             assert events_with(daemon, "spool_failed", "locked"), daemon.log()
             assert responsive(port)  # the event loop never waited for the lock
+            assert inject_fails_temporarily(site)
         finally:
             holder.stdin.close()  # the other process commits nothing and lets go
             assert holder.wait(20) == 0
