@@ -235,3 +235,25 @@ def test_tickets_show_prints_readable_text_for_each(
         assert shown.returncode == 0, shown.stderr
         printed = set(readable(shown.stdout.decode("utf-8")))
         assert printed <= set(readable_in_source(view, number)), (number, printed)
+
+
+def test_figures(corpus: tuple[Running, Path, list[Delivered]]) -> None:
+    """The note's figures (run with -s): sent, 250s, refused, stored, held, tickets, acks."""
+    running, _, delivered = corpus
+    conn = running.store.view.conn
+    states = dict(conn.execute("SELECT state, count(*) FROM spool GROUP BY state").fetchall())
+    machines = sum(is_machine(d.name, d.wire) for d in delivered)
+    figures = {
+        "files": len(delivered),
+        "250": sum(d.reply.code == 250 for d in delivered),
+        "500_line_limit_then_inject": sum(d.reply.code == 500 for d in delivered),
+        "stored": sum(states.values()),  # each compared byte for byte above
+        "held": states.get("held", 0),
+        "tickets": conn.execute("SELECT count(*) FROM tickets").fetchone()[0],
+        "machine_mails": machines,
+        "acknowledgements": conn.execute(
+            "SELECT count(*) FROM outbox WHERE kind = 'acknowledgement'").fetchone()[0],
+        "daemon_alive": running.daemon.worker._thread.is_alive(),
+    }
+    print(f"\ncorpus: {figures}")
+    assert figures["stored"] == figures["files"]
