@@ -35,6 +35,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure(settings.log_format)
+    # The pipeline thread would otherwise keep the GIL for 5 ms slices while every SMTP
+    # reply waits behind it; shorter slices halved the accept latency under load (see
+    # BENCHMARKS.md, "--switch-interval"). The real fix is a pipeline process of its own.
+    sys.setswitchinterval(0.0005)
     daemon = Daemon(settings, spool_only=args.spool_only)
     asyncio.run(daemon.run())
     return exits.OK
