@@ -15,13 +15,13 @@ import os
 import re
 import socket
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from integration_helpers import Served
+from integration_helpers import wait_until as _wait_until
 
 T = TypeVar("T")
 CRLF = b"\r\n"
@@ -170,14 +170,8 @@ def deliver(port: int, raw: bytes, **kwargs: Any) -> Reply:
 
 def wait_until(check: Callable[[], T], *, timeout: float, what: str,
                interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    """integration_helpers.wait_until, polling faster: these tests watch a busy daemon."""
+    return _wait_until(check, timeout=timeout, what=what, interval=interval)
 
 
 def query(database: Path, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
