@@ -197,7 +197,7 @@ class _Limited:
             return
         await super()._handle_client()  # type: ignore[misc]
 
-    async def push(self, status: str) -> None:
+    async def push(self, status: Any) -> None:
         if status in _TOO_BIG:
             metrics.refused(self._protocol, status, "too_big")
         self.last_reply = asyncio.get_running_loop().time()

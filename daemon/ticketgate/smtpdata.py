@@ -123,7 +123,8 @@ async def smtp_DATA(session: Any, arg: str | None) -> None:
     if refusal is not None or data is None:
         # LMTP answers once per accepted recipient (RFC 2033 4.2), refusals too: one reply
         # for two recipients would leave the client waiting for the second until it times out.
-        replies = len(session.envelope.rcpt_tos) if isinstance(session, LMTP) else 1
+        rcpts = session.envelope.rcpt_tos if session.envelope is not None else []
+        replies = len(rcpts) if isinstance(session, LMTP) else 1
         session._set_post_data_state()
         for _ in range(max(replies, 1)):
             await session.push(refusal or TOO_MUCH)

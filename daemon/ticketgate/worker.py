@@ -15,11 +15,13 @@ parsed) and ticket code (once known), bound with structlog's contextvars.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -132,6 +134,10 @@ def process_row(
     if outcome.state == "failed":
         return _hold(store, spool_id, RuntimeError(outcome.error))
     return outcome
+
+
+def _apply(conn: sqlite3.Connection, *, message: Message, options: ApplyOptions) -> Applied:
+    return apply(conn, message, options)
 
 
 @dataclass
@@ -275,7 +281,7 @@ class Worker:
                 inflight = _InFlight()
                 _hold(self.store, spool_id, exc)
                 continue
-            future = self.store.writer.submit(lambda c, m=message: apply(c, m, options))
+            future = self.store.writer.submit(partial(_apply, message=message, options=options))
             inflight.add(message, future, request)
         return self._settle_all(inflight) and healthy
 

@@ -86,7 +86,8 @@ def _construct(loc: Located, node: yaml.Node, path: Path_, loader: yaml.SafeLoad
                 raise ConfigError(
                     [SourceError(_mark(loc.file, key_node), f"duplicate key {key!r}")]
                 )
-            child = (*path, key)
+            # Paths name keys as written; odd scalar keys (1.5, null) are named by their text.
+            child = (*path, key if isinstance(key, str | int) else str(key))
             loc.key_positions[child] = _mark(loc.file, key_node)
             result[key] = _construct(loc, value_node, child, loader)
         return result

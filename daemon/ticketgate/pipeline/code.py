@@ -70,8 +70,8 @@ def process(message: Message, context: Context) -> Message:
         # Our stable per-ticket reference survives clients that trim References, but it is
         # guessable: it threads like a requester's own Message-ID, never as proof.
         refs = [ids.ticket_of_reference(m, context.settings.instance) for m in named]
-        found = [r for r in refs if r is not None]
-        thread = (found[-1], False) if found else None
+        numbers = [r for r in refs if r is not None]
+        thread = (numbers[-1], False) if numbers else None
     number = find_code(mail.subject, tag)
     ticket = view.ticket(number) if number is not None else None
     if number is not None and ticket is None:

@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,19 @@ def insert(
     return cur.lastrowid
 
 
-def from_row(row: sqlite3.Row | tuple[object, ...]) -> SpoolRow:
+def from_row(row: Sequence[Any]) -> SpoolRow:
     (id_, received_at, mail_from, rcpt_to, peer, protocol, raw, state, error, attempts) = row
     return SpoolRow(
-        id=int(id_),  # type: ignore[call-overload]
-        received_at=float(received_at),  # type: ignore[arg-type]
+        id=int(id_),
+        received_at=float(received_at),
         mail_from=str(mail_from),
         rcpt_to=tuple(json.loads(str(rcpt_to))),
         peer=str(peer),
         protocol=str(protocol),
-        raw=bytes(raw),  # type: ignore[arg-type]
+        raw=bytes(raw),
         state=str(state),
         error=None if error is None else str(error),
-        attempts=int(attempts),  # type: ignore[call-overload]
+        attempts=int(attempts),
     )
 
 
