@@ -173,7 +173,7 @@ class _Spy:
 
 async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, k: int,
                        rate: float | None, site: Path, tag: str) -> GateRun:
-    write_site(site)
+    write_site(site, pipeline_process=args.pipeline_process)
     server = start_ticketgate(site, spool_only=args.spool_only or args.split_pipeline,
                               switch_interval=args.switch_interval)
     helper = start_pipeline_process(site) if args.split_pipeline else None
@@ -403,6 +403,9 @@ def main() -> int:
     parser.add_argument("--split-pipeline", action="store_true",
                         help="experiment: `serve --spool-only` plus the pipeline worker in a "
                              "process of its own (bench/pipeline_proc.py), sharing no GIL")
+    parser.add_argument("--pipeline-process", choices=("inline", "separate"), default=None,
+                        help="write `pipeline.process` into the site's settings (separate: "
+                             "serve runs the pipeline in a child process of its own)")
     parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
                         help="experiment: run serve with sys.setswitchinterval(SECONDS) "
                              "(Python's default is 0.005)")

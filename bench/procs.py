@@ -25,6 +25,21 @@ BENCH = REPO / "bench"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a child that just exited
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 class StartError(Exception):
     """A server did not come up; the message carries the tail of its output."""
 
@@ -44,9 +59,9 @@ class Server:
         return self.proc.pid
 
     def cpu(self) -> float:
-        """User + system CPU seconds of the process so far (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
+        """User + system CPU seconds so far of the process (all its threads) and of its live
+        children (serve's pipeline process with `pipeline.process: separate`)."""
+        return _cpu(self.pid) + sum(_cpu(child) for child in _children(self.pid))
 
     def memory(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak RSS) in bytes."""
@@ -111,8 +126,12 @@ def start_ceiling(workdir: Path) -> Server:
     return Server("ceiling", proc, _wait_for(proc, log, find, 30, "ceiling"), log)
 
 
-def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.db") -> Path:
-    """A site like the tests' (tests/conftest.py): rules and templates copied, data in var/."""
+def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.db",
+               pipeline_process: str | None = None) -> Path:
+    """A site like the tests' (tests/conftest.py): rules and templates copied, data in var/.
+    `pipeline_process` ("inline" or "separate") writes the `pipeline.process` setting."""
+    if pipeline_process is not None:
+        extra = f"pipeline: {{process: {pipeline_process}}}\n" + extra
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "rules", root / "rules", ignore=shutil.ignore_patterns("schema"),
                     dirs_exist_ok=True)

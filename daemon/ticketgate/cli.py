@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__, exits
@@ -35,6 +36,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure(settings.log_format)
+    if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
+        inline = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
+        asyncio.run(Daemon(inline).run_pipeline_child(args.pipeline_child))
+        return exits.OK
     # The pipeline thread would otherwise keep the GIL for 5 ms slices while every SMTP
     # reply waits behind it; shorter slices halved the accept latency under load (see
     # BENCHMARKS.md, "--switch-interval"). The real fix is a pipeline process of its own.
@@ -225,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spool-only", action="store_true",
                    help="accept and spool mail but run no pipeline (maintenance); the spooled "
                         "mail is processed at the next normal start")
+    p.add_argument("--pipeline-child", type=int, metavar="FD", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("inject", parents=[common],

@@ -77,6 +77,8 @@ class PipelineSettings:
     resend_similarity: float = 0.9
     foreign_code: Literal["new_ticket", "followup", "hold"] = "new_ticket"
     institutional_domains: tuple[str, ...] = ("example.org",)
+    # inline: the worker is a thread of `serve`; separate: a child process of its own
+    process: Literal["inline", "separate"] = "inline"
 
 
 # Directory attribute for each Person field, tried in order (eduPerson and inetOrgPerson).
@@ -230,6 +232,7 @@ def load_settings(path: Path | None) -> Settings:
             d.lower().lstrip(".")
             for d in p.get("institutional_domains", pipe_defaults.institutional_domains)
         ),
+        process=p.get("process", pipe_defaults.process),
     )
     plain = Settings()
     directory = _directory(doc, data.get("directory") or {}, base)

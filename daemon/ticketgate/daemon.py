@@ -19,6 +19,7 @@ from .directory.retry import RetryJob
 from .notify import sd_notify
 from .outbox.compose import composer
 from .outbox.worker import OutboxWorker
+from .pipelineproc import PipelineChild
 from .rules import Rules, load_rules
 from .smtp import Sessions, SpoolHandler, start_server
 from .store import Store
@@ -62,6 +63,11 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self.ready = threading.Event()
         self.metrics_address: tuple[str, int] | None = None  # where /metrics is served, if on
+        # pipeline.process: separate -> worker, outbox and retry job run in a child process
+        self.child = (
+            PipelineChild(settings.source)
+            if settings.pipeline.process == "separate" and not spool_only else None
+        )
 
     def rules(self) -> Rules:
         return self._rules
@@ -81,15 +87,37 @@ class Daemon:
         log.info("rules_reloaded", queues=len(rules.queues))
         return True
 
+    def _reload_all(self) -> None:
+        self.reload()
+        if self.child is not None:
+            self.child.reload()  # it loads the same files itself
+
+    def _wake_pipeline(self, _spool_id: int) -> None:
+        if self.child is not None:
+            self.child.wake()
+        else:
+            self.worker.wake()
+
+    async def _start_pipeline(self) -> None:
+        self.worker.start()
+        if self.directory_retry is not None:
+            self.directory_retry.start()
+        await self.outbox.start()
+
+    async def _stop_pipeline(self) -> None:
+        await asyncio.to_thread(self.worker.stop)
+        if self.directory_retry is not None:
+            await asyncio.to_thread(self.directory_retry.stop)
+        await self.outbox.stop(grace=min(5.0, self.shutdown_grace))
+
     async def start(self) -> None:
         self.store.open()
         if self.spool_only:
             log.warning("spool_only", detail="accepting and spooling mail; the pipeline is off")
+        elif self.child is not None:
+            self.child.start()
         else:
-            self.worker.start()
-            if self.directory_retry is not None:
-                self.directory_retry.start()
-            await self.outbox.start()  # with the pipeline: --spool-only sends nothing either
+            await self._start_pipeline()  # with the pipeline: --spool-only sends nothing either
         self.metrics_address = metrics.start(self.settings.metrics)
         listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
         for protocol, listener in listeners:
@@ -99,7 +127,7 @@ class Daemon:
                 settings=self.settings,
                 rules=self.rules,
                 store=self.store,
-                on_spooled=lambda _id: self.worker.wake(),
+                on_spooled=self._wake_pipeline,
                 protocol=protocol,
             )
             server = await start_server(
@@ -128,7 +156,7 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             loop.add_signal_handler(signal.SIGINT, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_all)
         await self.start()
         await self._stop.wait()
         await self.shutdown()
@@ -148,17 +176,16 @@ class Daemon:
             log.warning("sessions_cut_off", sessions=self.sessions.active)
         for server in self.servers:
             server.close()
-        if not self.spool_only:
+        if not self.spool_only and self.child is None:
             # Finish what was accepted while the last sessions ran, within the grace time;
             # anything left stays `new` and is processed at the next start.
             await asyncio.to_thread(self.worker.wait_idle, min(10.0, self.shutdown_grace))
         for server in self.servers:
             await server.wait_closed() if finished else None
-        if not self.spool_only:
-            await asyncio.to_thread(self.worker.stop)
-            if self.directory_retry is not None:
-                await asyncio.to_thread(self.directory_retry.stop)
-            await self.outbox.stop(grace=min(5.0, self.shutdown_grace))
+        if self.child is not None:
+            await self.child.stop(grace=max(30.0, self.shutdown_grace))
+        elif not self.spool_only:
+            await self._stop_pipeline()
         await asyncio.to_thread(self.store.close)
         if self.directory is not None:
             await asyncio.to_thread(self.directory.close)
@@ -167,3 +194,41 @@ class Daemon:
                 self.settings.pid_file.unlink()
         metrics.stop()
         log.info("stopped")
+
+    async def run_pipeline_child(self, wake_fd: int) -> None:
+        """The child of `pipeline.process: separate`: worker, outbox and retry job, no listener.
+
+        Woken through `wake_fd` (end of file: the parent is gone, so stop); SIGTERM stops,
+        SIGHUP reloads the rules; SIGINT (a terminal's ^C) is left to the parent.
+        """
+        self._stop = stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        os.set_blocking(wake_fd, False)
+
+        def woken() -> None:
+            try:
+                data = os.read(wake_fd, 4096)
+            except BlockingIOError:
+                return
+            if data:
+                self.worker.wake()
+            else:
+                log.warning("pipeline_parent_gone")
+                loop.remove_reader(wake_fd)
+                stop.set()
+
+        self.store.open()
+        await self._start_pipeline()
+        loop.add_reader(wake_fd, woken)
+        log.info("pipeline_child_ready", pid=os.getpid())
+        await stop.wait()
+        loop.remove_reader(wake_fd)
+        await asyncio.to_thread(self.worker.wait_idle, min(10.0, self.shutdown_grace))
+        await self._stop_pipeline()
+        await asyncio.to_thread(self.store.close)
+        if self.directory is not None:
+            await asyncio.to_thread(self.directory.close)
+        log.info("pipeline_child_stopped")
