@@ -22,6 +22,7 @@ run: install
 
 test: install-test
 	$(BIN)/ruff check daemon tests bench
+	$(BIN)/mypy daemon/ticketgate
 	$(BIN)/python -m pytest -q
 
 lint: install-test

@@ -42,7 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return exits.OK
     # The pipeline thread would otherwise keep the GIL for 5 ms slices while every SMTP
     # reply waits behind it; shorter slices halved the accept latency under load (see
-    # BENCHMARKS.md, "--switch-interval"). The real fix is a pipeline process of its own.
+    # BENCHMARKS.md, "--switch-interval"). `pipeline.process: separate` removes the GIL
+    # contention but meets SQLite's write lock instead (BENCHMARKS.md), so it stays opt-in.
     sys.setswitchinterval(0.0005)
     daemon = Daemon(settings, spool_only=args.spool_only)
     asyncio.run(daemon.run())
