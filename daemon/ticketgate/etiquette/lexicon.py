@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from .text import Phrases
+from .text import MEMO_LIMIT, Phrases
 
 # The per-language word lists, in the order the YAML documents them. Each is a list of words or
 # phrases (see Phrases); the meaning of each is documented in rules/etiquette.yaml.
@@ -106,10 +106,32 @@ class Lexicon:
     multi_min_list_items: int = 2
     multi_min_matters: int = 2
     name_cue_distance: int = 4
+    # Token -> indices of the topics a match may start at (see topics_in); memoised, emptied at
+    # MEMO_LIMIT tokens.
+    _topic_starts: dict[str, tuple[int, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+
+    def topics_in(self, tokens: list[str]) -> list[Topic]:
+        """The topics whose words may occur in `tokens`, in lexicon order: every topic that
+        matches is among them, so the others need not be looked for."""
+        memo = self._topic_starts
+        found: set[int] = set()
+        for token in tokens:
+            starts = memo.get(token)
+            if starts is None:
+                starts = tuple(
+                    k for k, t in enumerate(self.topics) if t.words.can_start(token)
+                )
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[token] = starts
+            found.update(starts)
+        return [self.topics[k] for k in sorted(found)]
 
     def topics_of(self, tokens: list[str]) -> frozenset[str]:
         """Names of the topics whose words occur in `tokens` (parts not resolved)."""
-        return frozenset(t.name for t in self.topics if t.words.contains(tokens))
+        return frozenset(t.name for t in self.topics_in(tokens) if t.words.contains(tokens))
 
     def same_matter(self, a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
         """True when two sets of topics share a topic or hold a related pair."""

@@ -151,13 +151,14 @@ class _Reader:
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        for topic in lx.topics:
+        candidates = lx.topics_in(tokens)
+        for topic in candidates:
             for start, _ in topic.words.find(tokens):
                 (secondary if _in_phrase(tokens, start, lx) else primary).add(topic.name)
         topics = primary or secondary
         named = [
             (pos[0], t.name)
-            for t in lx.topics
+            for t in candidates
             if t.name in lx.devices and (pos := t.words.first(tokens)) is not None
         ]
         if named:

@@ -44,8 +44,9 @@ def tokenize(text: str) -> list[str]:
     Phrases compare case-insensitively unless an entry is written with capitals. A Swedish
     colon ending is dropped ("wifi:t" -> "wifi"); "E:C" and "10:30" stay whole.
     """
-    found = _TOKEN_RE.finditer(normalise(text[:MAX_TEXT]))
-    return [_COLON_ENDING_RE.sub(r"\1", m.group(0)) for m in found]
+    found = _TOKEN_RE.findall(normalise(text[:MAX_TEXT]))
+    # Only a token with a colon can carry a colon ending; the rest are kept as they are.
+    return [_COLON_ENDING_RE.sub(r"\1", t) if ":" in t else t for t in found]
 
 
 def is_number(token: str) -> bool:
@@ -54,6 +55,12 @@ def is_number(token: str) -> bool:
 
 
 _TokenTest = str | re.Pattern[str]
+# What a token can start, per Phrases: the multi-word entries whose first word it matches
+# (longest first) and whether it is a one-word entry itself. Memoised per token; the memo is
+# emptied when it reaches this many tokens, so that it stays small in a long-running daemon.
+_Start = tuple[tuple[tuple[_TokenTest, ...], ...], bool]
+_NO_START: _Start = ((), False)
+MEMO_LIMIT = 50_000
 
 
 def _compile_entry(entry: str) -> tuple[_TokenTest, ...]:
@@ -108,6 +115,8 @@ class Phrases:
     _wild_phrases: tuple[tuple[_TokenTest, ...], ...] = field(
         init=False, compare=False, repr=False, hash=False
     )
+    # Token (as written) -> what it can start; see _Start.
+    _starts: dict[str, _Start] = field(init=False, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         words: set[str] = set()
@@ -135,6 +144,7 @@ class Phrases:
         object.__setattr__(
             self, "_wild_phrases", tuple(sorted(wild_phrases, key=len, reverse=True))
         )
+        object.__setattr__(self, "_starts", {})
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -146,25 +156,58 @@ class Phrases:
             return False
         return any(p is not None and p.fullmatch(token) for p in (self._globs, self._cased))
 
+    def _start(self, token: str) -> _Start:
+        """What `token` can start (memoised): phrases whose first word it matches, longest
+        first, and whether it is a one-word entry."""
+        found = self._starts.get(token)
+        if found is None:
+            phrases = tuple(
+                seq
+                for seq in (*self._phrases.get(token.lower(), ()), *self._wild_phrases)
+                if _token_matches(seq[0], token)
+            )
+            one = self._one(token)
+            found = (phrases, one) if phrases or one else _NO_START
+            if len(self._starts) >= MEMO_LIMIT:
+                self._starts.clear()
+            self._starts[token] = found
+        return found
+
+    def _match(self, tokens: Sequence[str], i: int, start: _Start) -> int:
+        phrases, one = start
+        if phrases:
+            best = 0
+            size = len(tokens)
+            for seq in phrases:
+                n = len(seq)
+                if best < n and i + n <= size:
+                    for k in range(1, n):
+                        if not _token_matches(seq[k], tokens[i + k]):
+                            break
+                    else:
+                        best = n
+            if best:
+                return best
+        return 1 if one else 0
+
     def match_at(self, tokens: Sequence[str], i: int) -> int:
         """Length (in tokens) of the longest entry matching at position i; 0 when none does."""
         if i >= len(tokens):
             return 0
-        best = 0
-        for seq in (*self._phrases.get(tokens[i].lower(), ()), *self._wild_phrases):
-            n = len(seq)
-            fits = best < n and i + n <= len(tokens)
-            if fits and all(_token_matches(t, tokens[i + k]) for k, t in enumerate(seq)):
-                best = n
-        if best:
-            return best
-        return 1 if self._one(tokens[i]) else 0
+        start = self._start(tokens[i])
+        if start is _NO_START:
+            return 0
+        return self._match(tokens, i, start)
 
     def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
         """Yield (start, end) of non-overlapping matches, left to right."""
         i = 0
-        while i < len(tokens):
-            n = self.match_at(tokens, i)
+        size = len(tokens)
+        known = self._starts.get
+        while i < size:
+            token = tokens[i]
+            start = known(token) or self._start(token)
+            n = 0 if start is _NO_START else self._match(tokens, i, start)
             if n:
                 yield i, i + n
                 i += n
@@ -178,6 +221,11 @@ class Phrases:
     def contains(self, tokens: Sequence[str]) -> bool:
         """True when any entry occurs in `tokens`."""
         return self.first(tokens) is not None
+
+    def can_start(self, token: str) -> bool:
+        """True when some entry may match at `token` (a one-word entry, or a phrase whose
+        first word it is); False means no match can start there."""
+        return self._start(token) is not _NO_START
 
     def word(self, token: str) -> bool:
         """True when the single token is a one-word entry."""
