@@ -155,3 +155,43 @@ def test_storage_failure_in_the_parent_answers_451(serving) -> None:  # type: ig
     send(port, make_mail("Tredje", "Tredje försöket."))
     wait_done(site, 2)
     stop(proc)
+
+
+def test_a_restarted_child_runs_the_last_good_rules_not_the_broken_files(serving) -> None:  # type: ignore[no-untyped-def]
+    site, port, proc = serving
+    first = the_child(proc)
+    routes = site.parent / "rules/routes.yaml"
+    routes.write_text(
+        "routes:\n  - name: screens\n    when: {subject: {contains: [skärm]}}\n"
+        "    then: {queue: sot}\n"
+    )
+    proc.send_signal(signal.SIGHUP)  # accepted: the child gets these rules
+    time.sleep(1.0)
+    routes.write_text("routes:\n  - name: broken\n    then: {queue: nowhere}\n")
+    proc.send_signal(signal.SIGHUP)  # refused by the parent: the files stay broken
+    time.sleep(0.5)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while children(proc.pid) in ([], [first]):
+        assert time.monotonic() < deadline, "the child was not restarted"
+        time.sleep(0.05)
+    send(port, make_mail("Skärmen flimrar", "Bildskärmen i rum 3110 flimrar."))
+    wait_done(site, 1)
+    # Routed by the last rules the parent accepted, which the new child never read from disk.
+    assert db_rows(site, "SELECT queue FROM tickets") == [("sot",)]
+    log = stop(proc)
+    assert "reload_refused" in log
+    assert log.count("pipeline_child_started") == 2
+
+
+def test_orderly_stop_lets_the_child_finish_what_was_spooled(tmp_path: Path) -> None:
+    site = write_site(tmp_path, extra=SEPARATE)
+    port = free_port()
+    proc = start_serve(site, port)
+    # Sent and stopped at once, before the child has started: closing the wake pipe (not
+    # a signal) stops it, so it still starts, works through the spool and exits.
+    for n in range(3):
+        send(port, make_mail(f"Skrivaren {n} krånglar", f"Skrivaren i rum {n} skriver inte."))
+    log = stop(proc)
+    assert db_rows(site, "SELECT state, count(*) FROM spool GROUP BY state") == [("done", 3)]
+    assert "pipeline_child_stopped" in log

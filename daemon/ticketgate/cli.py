@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,8 +38,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(settings.log_format)
     if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
+        from .pipelineproc import RulesReader
+
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come as rules from the parent
+        reader = RulesReader()
+        rules = reader.first(args.pipeline_rules)
         inline = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
-        asyncio.run(Daemon(inline).run_pipeline_child(args.pipeline_child))
+        child = Daemon(inline, rules=rules)
+        asyncio.run(child.run_pipeline_child(args.pipeline_child, args.pipeline_rules, reader))
         return exits.OK
     # The pipeline thread would otherwise keep the GIL for 5 ms slices while every SMTP
     # reply waits behind it; shorter slices halved the accept latency under load (see
@@ -232,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept and spool mail but run no pipeline (maintenance); the spooled "
                         "mail is processed at the next normal start")
     p.add_argument("--pipeline-child", type=int, metavar="FD", help=argparse.SUPPRESS)
+    p.add_argument("--pipeline-rules", type=int, metavar="FD", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("inject", parents=[common],

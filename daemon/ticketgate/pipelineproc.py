@@ -1,10 +1,18 @@
-"""`pipeline.process: separate`: the parent's side of the pipeline child process.
+"""`pipeline.process: separate`: the pipeline in a child process, and what parent and child share.
 
-`serve` keeps SMTP/LMTP and the spool; one child (`ticketgate serve --pipeline-child FD`)
-runs the pipeline worker, the outbox worker and the directory retry job on the same
-database. The parent wakes the child through a pipe after each spool commit (one byte,
-never blocking: a full pipe already means "wake up"), forwards SIGHUP, restarts the child
-with a backoff if it dies, and stops it at shutdown. Rows the child has not processed stay
+`serve` keeps SMTP/LMTP and the spool; one child (`ticketgate serve --pipeline-child FD
+--pipeline-rules FD`) runs the pipeline worker, the outbox worker and the directory retry job
+on the same database. Two pipes join them:
+
+- wake: the parent writes one byte per spooled mail (never blocking: a full pipe already
+  means "wake up"); the child counts them to see a burst (Arrivals). Closing it is the
+  orderly stop: the child works through what is queued, then exits.
+- rules: the parent sends the rules it has accepted, pickled, at each start of a child and
+  after each successful reload. The child never reads the rules files itself, so a child
+  restarted after the admin saved broken rules still runs the last good ones, as the parent
+  does.
+
+The parent restarts a child that dies, with a backoff. Rows the child has not processed stay
 `new` and are taken up by the next child; apply's claim check keeps that exactly-once.
 """
 
@@ -13,38 +21,152 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
+import pickle
+import select
+import struct
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
+
+from .rules import Rules
 
 log = structlog.get_logger("ticketgate.pipelineproc")
 
 MAX_BACKOFF = 30.0
 
 
+class Arrivals:
+    """The child's view of how fast mail is arriving: the parent writes one byte per spooled mail.
+
+    `burst()` is true while more than `threshold` mails came in the last `window` seconds, a
+    rate above what the pipeline processes anyway. Only then does the child give way to the
+    listener (short write transactions, pauses): a burst is taken in at the listener's speed
+    and worked off after it, while a steady stream the pipeline can follow gets its full speed.
+    """
+
+    def __init__(self, window: float = 0.1, threshold: int = 20) -> None:
+        self.window = window
+        self.threshold = threshold
+        self._seen: deque[tuple[float, int]] = deque()
+        self._count = 0
+        self._lock = threading.Lock()  # added to on the event loop, asked from the threads
+
+    def add(self, mails: int) -> None:
+        with self._lock:
+            self._seen.append((time.monotonic(), mails))
+            self._count += mails
+
+    def burst(self) -> bool:
+        with self._lock:
+            horizon = time.monotonic() - self.window
+            while self._seen and self._seen[0][0] < horizon:
+                self._count -= self._seen.popleft()[1]
+            return self._count > self.threshold
+
+
+_LENGTH = struct.Struct("!Q")
+
+
+def rules_frame(rules: Rules) -> bytes:
+    """`rules` as one length-prefixed frame for the rules pipe."""
+    data = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+class RulesReader:
+    """The child's end of the rules pipe: bytes in, whole Rules out."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Rules]:
+        self._buffer += data
+        out: list[Rules] = []
+        while len(self._buffer) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(self._buffer)
+            if len(self._buffer) < _LENGTH.size + size:
+                break
+            body = bytes(self._buffer[_LENGTH.size:_LENGTH.size + size])
+            del self._buffer[:_LENGTH.size + size]
+            # Written by our own parent on a pipe only the two share.
+            out.append(pickle.loads(body))
+        return out
+
+    def first(self, fd: int) -> Rules:
+        """Block until rules arrive on `fd` (the child's start); the newest if several did.
+        Bytes of a frame still on the way stay here for `feed`."""
+        newest: Rules | None = None
+        while newest is None or select.select([fd], [], [], 0)[0]:
+            data = os.read(fd, 65536)
+            if not data:
+                if newest is not None:
+                    return newest
+                raise RuntimeError("the parent closed the rules pipe before sending rules")
+            got = self.feed(data)
+            if got:
+                newest = got[-1]
+        return newest
+
+
+def _write_all(fd: int, data: bytes, lock: threading.Lock) -> None:
+    with lock:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BrokenPipeError:  # that child is gone; its successor gets its own pipe
+                return
+
+
 class PipelineChild:
-    def __init__(self, config: Path | None) -> None:
+    def __init__(self, config: Path | None, rules: Callable[[], Rules]) -> None:
         self.config = config
+        self.rules = rules
         self.proc: subprocess.Popen[bytes] | None = None
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
+        self._rules_fd: int | None = None  # the write end of the current child's rules pipe
+        self._rules_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def command(self) -> list[str]:
+    def command(self, rules_fd: int) -> list[str]:
         cmd = [sys.executable, "-m", "ticketgate.cli", "serve", "--pipeline-child",
-               str(self._read_fd)]
+               str(self._read_fd), "--pipeline-rules", str(rules_fd)]
         return cmd + (["--config", str(self.config)] if self.config else [])
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}  # the parent's
-        proc = subprocess.Popen(self.command(), pass_fds=(self._read_fd,), env=env)
+        child_end, ours = os.pipe()
+        try:
+            proc = subprocess.Popen(self.command(child_end), pass_fds=(self._read_fd, child_end),
+                                    env=env)
+        except BaseException:
+            os.close(ours)
+            raise
+        finally:
+            os.close(child_end)
+        if self._rules_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._rules_fd)
+        self._rules_fd = ours
+        self.send_rules(self.rules())
         log.info("pipeline_child_started", pid=proc.pid)
         return proc
+
+    def send_rules(self, rules: Rules) -> None:
+        """Hand `rules` to the running child (in a thread: the frame may exceed a pipe's buffer)."""
+        fd = self._rules_fd
+        if fd is None:
+            return
+        threading.Thread(target=_write_all, args=(fd, rules_frame(rules), self._rules_lock),
+                         name="ticketgate-rules-send", daemon=True).start()
 
     def start(self) -> None:
         self.proc = self._spawn()
@@ -75,27 +197,30 @@ class PipelineChild:
         with contextlib.suppress(BlockingIOError):  # full: the child has a wake-up pending
             os.write(self._write_fd, b"\0")
 
-    def reload(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGHUP)
-
     async def stop(self, grace: float = 30.0) -> None:
-        """SIGTERM the child and wait for it, at most `grace` seconds, then SIGKILL."""
+        """Close the wake pipe (the child finishes what is queued and exits); after `grace`
+        seconds SIGTERM, then SIGKILL."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        os.close(self._write_fd)
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            proc.terminate()
             try:
                 await asyncio.to_thread(proc.wait, grace)
             except subprocess.TimeoutExpired:
-                log.warning("pipeline_child_killed", pid=proc.pid, after=grace)
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
+                log.warning("pipeline_child_terminated", pid=proc.pid, after=grace)
+                proc.terminate()
+                try:
+                    await asyncio.to_thread(proc.wait, 10.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    await asyncio.to_thread(proc.wait)
         if proc is not None:
             log.info("pipeline_child_stopped", pid=proc.pid, returncode=proc.returncode)
-        os.close(self._write_fd)
         os.close(self._read_fd)
+        if self._rules_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._rules_fd)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from .addresses import canonical
 from .etiquette import Lexicon, default_lexicon, load_lexicon
@@ -57,6 +58,18 @@ class Rules:
 
     def is_function_address(self, address: str) -> bool:
         return canonical(address) in self.function_addresses
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled for the pipeline child (pipelineproc.py); read-only mapping views do not
+        # pickle, so they travel as dicts and are wrapped again.
+        return _unpickle, (dict(self.queues), dict(self.function_addresses), self.routes,
+                           self.lexicon, self.templates, self.source)
+
+
+def _unpickle(queues: dict[str, Queue], owners: dict[str, str], routes: Routes,
+              lexicon: Lexicon, templates: frozenset[str], source: Path | None) -> Rules:
+    return Rules(queues=MappingProxyType(queues), function_addresses=MappingProxyType(owners),
+                 routes=routes, lexicon=lexicon, templates=templates, source=source)
 
 
 def _load_queues(doc: Located) -> tuple[dict[str, Queue], dict[str, str], list[SourceError]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -187,6 +188,10 @@ class Worker:
         self.rules = rules
         self.options = options
         self.extras = dict(extras or {})
+        # Set in the pipeline child: while it says mail is arriving, the worker sleeps
+        # `pause` seconds after each row, leaving the CPU to the listener.
+        self.yielding: Callable[[], bool] | None = None
+        self.pause = 0.010
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -283,6 +288,8 @@ class Worker:
                 continue
             future = self.store.writer.submit(partial(_apply, message=message, options=options))
             inflight.add(message, future, request)
+            if self.yielding is not None and self.yielding():
+                time.sleep(self.pause)
         return self._settle_all(inflight) and healthy
 
     def _settle_all(self, inflight: _InFlight) -> bool:

@@ -14,6 +14,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -41,6 +42,12 @@ class _Work:
 
 _STOP = object()
 
+# How long BEGIN IMMEDIATE keeps trying for the write lock before the group fails (451).
+LOCK_WAIT = 5.0
+# Between two tries: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms, so a waiter
+# meets a short transaction of another process late; polling finely keeps its wait short.
+LOCK_POLL = 0.0005
+
 
 class Writer:
     """Owns the write connection; see the module docstring."""
@@ -48,6 +55,12 @@ class Writer:
     def __init__(self, path: Path, *, max_batch: int = 512) -> None:
         self.path = path
         self.max_batch = max_batch
+        # Set by a writer that shares the file with another process's writer (the pipeline
+        # child beside the listener): while `yielding()` says the other one is busy, this
+        # writer's groups end after `max_hold` seconds and it sleeps `pause` after each commit.
+        self.yielding: Callable[[], bool] | None = None
+        self.max_hold = 0.002
+        self.pause = 0.010
         self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ticketgate-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
@@ -98,6 +111,7 @@ class Writer:
         except sqlite3.OperationalError as exc:
             raise StorageError(f"database file is gone: {self.path}: {exc}") from exc
         tune(conn)
+        conn.execute("PRAGMA busy_timeout=0")  # _begin waits for the lock itself
         # The first file only: the worker's and outbox's readers keep reading it, so a file
         # restored or swapped in under us is refused too (451) until a restart opens it for all.
         if self._inode is None:
@@ -114,14 +128,28 @@ class Writer:
         if inode != self._inode:
             raise StorageError("database file was replaced under the running daemon")
 
+    @staticmethod
+    def _begin(conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(LOCK_POLL)
+
     def _run(self) -> None:
         stopping = False
+        pending: list[_Work] = []  # taken from the queue but left for the next group
         while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[_Work] = [first]  # type: ignore[list-item]
-            while len(batch) < self.max_batch:
+            if not pending:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                pending.append(first)  # type: ignore[arg-type]
+            while len(pending) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -129,22 +157,33 @@ class Writer:
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(item)  # type: ignore[arg-type]
-            self._commit(batch)
+                pending.append(item)  # type: ignore[arg-type]
+            polite = self.yielding is not None and self.yielding()
+            pending = self._commit(pending, self.max_hold if polite else None)
+            if polite:
+                time.sleep(self.pause)
+        while pending:  # a stop came while a time-bounded group left work over
+            pending = self._commit(pending, None)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _commit(self, batch: list[_Work]) -> None:
+    def _commit(self, batch: list[_Work], max_hold: float | None) -> list[_Work]:
+        """Run and commit `batch`, or its head when `max_hold` ran out; return the rest."""
         results: list[tuple[bool, Any]] = []
         self._after = []
+        rest: list[_Work] = []
         try:
             if self._conn is None:
                 self._conn = self._connect()
             self._check_file()
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            for work in batch:
+            self._begin(conn)
+            began = time.monotonic()
+            for index, work in enumerate(batch):
+                if max_hold is not None and index and time.monotonic() - began > max_hold:
+                    batch, rest = batch[:index], batch[index:]
+                    break
                 conn.execute("SAVEPOINT job")
                 queued = len(self._after)
                 try:
@@ -168,7 +207,7 @@ class Writer:
             failure = exc if isinstance(exc, StorageError) else StorageError(str(exc))
             for work in batch:
                 work.future.set_exception(failure)
-            return
+            return rest
         for work, (ok, value) in zip(batch, results, strict=True):
             if ok:
                 work.future.set_result(value)
@@ -180,6 +219,7 @@ class Writer:
                 callback()
             except Exception as exc:  # a callback's bug must not stop the writer
                 log.error("after_commit_failed", error=str(exc))
+        return rest
 
     def _reset(self) -> None:
         # After a failed commit (a lock, a full disk), start from a fresh connection.

@@ -1,0 +1,130 @@
+"""How the pipeline child gives way to the listener: burst detection and bounded transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ticketgate.pipelineproc import Arrivals, RulesReader, rules_frame
+from ticketgate.rules import load_rules
+from ticketgate.store import StorageError, Store
+from ticketgate.store import writer as writer_module
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_burst_is_more_mails_than_the_threshold_within_the_window() -> None:
+    arrivals = Arrivals(window=0.2, threshold=5)
+    assert not arrivals.burst()
+    arrivals.add(5)
+    assert not arrivals.burst()  # at the threshold, not above
+    arrivals.add(1)
+    assert arrivals.burst()
+    time.sleep(0.25)
+    assert not arrivals.burst()  # the window has passed
+
+
+def test_rules_survive_the_pipe_in_pieces() -> None:
+    rules = load_rules(REPO / "rules", REPO / "templates")
+    frame = rules_frame(rules) + rules_frame(rules)
+    reader = RulesReader()
+    got = []
+    for i in range(0, len(frame), 4093):  # chunks that split the length prefix and the body
+        got += reader.feed(frame[i:i + 4093])
+    assert got == [rules, rules]
+    assert got[0].queues == rules.queues and got[0].is_function_address("helpdesk@example.org")
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = Store(tmp_path / "t.db").open()
+    s.writer.call(lambda c: c.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+    yield s
+    s.close()
+
+
+def test_while_yielding_a_group_ends_after_max_hold(store: Store) -> None:
+    writer = store.writer
+    writer.yielding = lambda: True
+    writer.max_hold, writer.pause = 0.01, 0.0
+    started = threading.Event()
+    release = threading.Event()
+    # Hold the writer on a first job so the next twenty queue up and form one batch.
+    gate = writer.submit(lambda c: (started.set(), release.wait(5)))
+    assert started.wait(5)
+
+    def job(c: sqlite3.Connection, n: int) -> int:
+        time.sleep(0.004)
+        c.execute("INSERT INTO probe VALUES (?)", (n,))
+        return n
+
+    futures = [writer.submit(lambda c, n=n: job(c, n)) for n in range(20)]
+    before = writer.commits
+    release.set()
+    gate.result(5)
+    assert [f.result(10) for f in futures] == list(range(20))
+    # 20 jobs of 4 ms with a 10 ms budget: at least 6 commits, none holding all of them.
+    assert writer.commits - before >= 6
+    rows = store.view.conn.execute("SELECT count(*) FROM probe").fetchone()
+    assert rows == (20,)
+
+
+def test_without_yielding_the_same_jobs_share_one_commit(store: Store) -> None:
+    writer = store.writer
+    started, release = threading.Event(), threading.Event()
+    gate = writer.submit(lambda c: (started.set(), release.wait(5)))
+    assert started.wait(5)
+    futures = [writer.submit(lambda c, n=n: (time.sleep(0.004), n)[1]) for n in range(20)]
+    before = writer.commits
+    release.set()
+    gate.result(5)
+    assert [f.result(10) for f in futures] == list(range(20))
+    assert writer.commits - before == 2  # the gate's group, then all twenty in one
+
+
+def test_the_writer_waits_for_another_process_lock_then_commits(store: Store) -> None:
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    future = store.writer.submit(lambda c: c.execute("INSERT INTO probe VALUES (1)").rowcount)
+    time.sleep(0.3)
+    assert not future.done()  # waiting for the lock, not failed
+    other.execute("COMMIT")
+    assert future.result(5) == 1
+    other.close()
+
+
+def test_the_writer_gives_up_after_lock_wait(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "LOCK_WAIT", 0.3)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        began = time.monotonic()
+        with pytest.raises(StorageError, match="locked"):
+            store.writer.call(lambda c: c.execute("INSERT INTO probe VALUES (1)"), timeout=10)
+        assert 0.25 < time.monotonic() - began < 3
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_at_start_the_newest_rules_win_and_a_partial_frame_waits() -> None:
+    import fcntl
+    import os
+
+    old = load_rules(REPO / "rules", REPO / "templates")
+    newer = old.__class__(queues=old.queues, function_addresses=old.function_addresses,
+                          routes=old.routes, lexicon=old.lexicon, templates=frozenset({"x"}))
+    third = rules_frame(old)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)  # all frames fit: both are waiting
+    os.write(write_end, rules_frame(old) + rules_frame(newer) + third[:10])
+    reader = RulesReader()
+    first = reader.first(read_end)
+    assert first.templates == frozenset({"x"})
+    assert reader.feed(third[10:]) == [old]
+    os.close(read_end)
+    os.close(write_end)
