@@ -2,8 +2,8 @@
 
 Subjects and names come from the requester's mail, already decoded from RFC 2047, so they may
 carry CR/LF (raw or smuggled inside an encoded word), other control characters or Unicode line
-separators. Each is flattened to one line here; the email package then encodes non-ASCII text
-per RFC 2047 when the message is serialised.
+separators. Each is flattened to one line here; `wire` then encodes non-ASCII text per RFC 2047
+when `render.build` writes the mail.
 """
 
 from __future__ import annotations
