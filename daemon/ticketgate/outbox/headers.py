@@ -2,8 +2,8 @@
 
 Subjects and names come from the requester's mail, already decoded from RFC 2047, so they may
 carry CR/LF (raw or smuggled inside an encoded word), other control characters or Unicode line
-separators. Each is flattened to one line here; the email package then encodes non-ASCII text
-per RFC 2047 when the message is serialised.
+separators. Each is flattened to one line here; `wire` then encodes non-ASCII text per RFC 2047
+when `render.build` writes the mail.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ _MSG_ID = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{
 
 def one_line(text: str, limit: int) -> str:
     """`text` as a single line: control characters and line breaks of any kind become spaces."""
-    cleaned = "".join(
+    # Printable text has no Cc, Zl or Zp character (str.isprintable's definition): the usual
+    # case, and no per-character look-up for it.
+    cleaned = text if text.isprintable() else "".join(
         " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
     )
     line = _SPACES.sub(" ", cleaned).strip()

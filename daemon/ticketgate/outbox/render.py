@@ -14,8 +14,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import jinja2
 
 from .headers import one_line
 from .ids import LOOP_HEADER
+from .wire import address_field, id_field, qp_body, text_field
 
 LANGUAGE_RULE = "\n\n" + "-" * 60 + "\n\n"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -102,24 +101,36 @@ class Outgoing:
 
 
 def build(mail: Outgoing, *, now: float | None = None) -> bytes:
-    """The complete mail in wire form (CRLF, 7-bit: RFC 2047 headers, quoted-printable body)."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = mail.sender
-    msg["To"] = mail.to
+    """The complete mail in wire form (CRLF, 7-bit: RFC 2047 headers, quoted-printable body).
+
+    Written by hand (see `wire`) rather than with EmailMessage, which cost a fifth of the
+    pipeline's CPU; the fields and their order are what EmailMessage gave. Raises ValueError
+    for a header value with CR or LF, or a body that is not encodable as UTF-8.
+    """
+    fields = [address_field("From", mail.sender), address_field("To", mail.to)]
     if mail.reply_to is not None:
-        msg["Reply-To"] = mail.reply_to
-    msg["Subject"] = one_line(mail.subject, 998)
-    msg["Date"] = formatdate(now if now is not None else time.time(), localtime=True)
-    msg["Message-ID"] = f"<{mail.message_id}>"
+        fields.append(address_field("Reply-To", mail.reply_to))
+    fields += [
+        text_field("Subject", one_line(mail.subject, 998)),
+        "Date: " + formatdate(now if now is not None else time.time(), localtime=True),
+        id_field("Message-ID", (f"<{mail.message_id}>",)),
+    ]
     if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
+        fields.append(id_field("In-Reply-To", (mail.in_reply_to,)))
     if mail.references:
-        msg["References"] = " ".join(mail.references)
-    msg["Auto-Submitted"] = mail.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["Precedence"] = PRECEDENCE
-    msg[LOOP_HEADER] = one_line(mail.instance, 255)
-    msg.set_content(mail.body, charset="utf-8", cte="quoted-printable")
-    if mail.languages:  # after set_content, which clears every Content-* header
-        msg["Content-Language"] = ", ".join(mail.languages)
-    return msg.as_bytes()
+        fields.append(id_field("References", mail.references))
+    fields += [
+        text_field("Auto-Submitted", mail.auto_submitted),
+        "X-Auto-Response-Suppress: All",
+        text_field("Precedence", PRECEDENCE),
+        text_field(LOOP_HEADER, one_line(mail.instance, 255)),
+        # The order set_content and EmailMessage gave these three; kept so the bytes differ
+        # from the old builder's only where they must.
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "MIME-Version: 1.0",
+    ]
+    if mail.languages:
+        fields.append(text_field("Content-Language", ", ".join(mail.languages)))
+    head = "\r\n".join(fields).encode("ascii")
+    return head + b"\r\n\r\n" + qp_body(mail.body)
