@@ -604,6 +604,16 @@ def test_bombs_parse_in_bounded_time(name: str) -> None:
         assert len(parsed.text) == 100_000
 
 
+@pytest.mark.parametrize(
+    "unit", [b"\n", b"\n--", b"content-type:", b"\n\r\n", b"\n--content-type:\n\n", b"\n-\n-"]
+)
+def test_small_messages_need_no_cost_estimate_for_flanker(unit: bytes) -> None:
+    # mail._tree skips counting for messages up to this size: even the worst bytes fit the budget
+    size = mimetree.FLANKER_SURELY_AFFORDABLE
+    raw = (unit * (size // len(unit) + 1))[:size]
+    assert mimetree.costs(raw).flanker <= mimetree.FLANKER_BUDGET
+
+
 # --- properties ------------------------------------------------------------------------------
 
 

@@ -9,6 +9,9 @@ output is known right, and commit it with that code; a performance change must l
 
 Each field is stored as its canonical JSON when short, else as "#" and 48 bits of the sha256 of
 that JSON, so the file stays small while any change of any field is caught.
+
+Beyond the recorded cases, the plain text fast path (mimetree.single_part) is compared with
+flanker itself on generated messages built around its edges.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import random
 import re
 import sys
 from collections.abc import Callable
@@ -26,6 +30,7 @@ from typing import Any
 import pytest
 
 from conftest import CORPORA
+from ticketgate import mimetree
 from ticketgate.mail import ParsedMail, parse
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "parse_golden.json"
@@ -334,6 +339,93 @@ def test_generated_mails_parse_as_recorded(golden: dict[str, Any], group: str) -
     recorded = golden["groups"][group]
     assert set(cases) == set(recorded)
     _compare(recorded, group, cases)
+
+
+# --- the plain text fast path against flanker ------------------------------------------------
+
+# Pieces of messages near the edges of mimetree.single_part: it must give flanker's tree or none.
+_SIMPLE_TYPES = [
+    b"text/plain", b"text/html", b"TEXT/PLAIN", b"text/plain; charset=utf-8",
+    b'text/plain; charset="iso-8859-1"', b"text/html;charset=UTF-8; format=flowed",
+    b"text/plain;\r\n\tcharset=utf-8", b"text/plain;\r\n charset=utf-8;\r\n delsp=yes",
+    b"text/plain ; charset = utf-8 ;", b"text/plain; name=a.txt", b"text/plain; charset=utf-16",
+]
+_ODD_TYPES = [
+    b"text/plain charset=utf-8", b"text", b"text/", b"text/plain/x", b"text/enriched",
+    b"text/calendar; method=REQUEST", b"text/rfc822-headers", b"multipart/mixed",
+    b"multipart/alternative; boundary=b", b"message/rfc822", b"message/delivery-status",
+    b"application/octet-stream", b"text/plain; boundary=b", b"text/plain; BOUNDARY = b",
+    b"text/plain; charset*=utf-8''x", b'text/plain; charset="=?utf-8?q?x?="',
+    b'text/plain; charset=""', b"text/plain; charset=utf-8 (c)", b"text/plain;; x=y",
+    b"text/plain;\rcharset=utf-8", "text/plain; x=å".encode(), b"\r\n text/html", b"",
+    b"text/html;\r\n \r\n charset=utf-8", b"text/plain; title*0*=us-ascii'en'a",
+    b" \r\n \r\n text/html", b"\r\n\t\r\n text/html", b"text/html\r\n \xe5", b"html",
+    b"text/html/x", b"text/html/", b"text/plain;x", b"text/html charset=utf-8",
+]
+_FIELDS = [
+    b"From: Anna <anna@example.org>", b"To: helpdesk@example.org", b"Subject: skrivaren",
+    b"Date: Mon, 3 Mar 2025 09:14:00 +0100", b"Message-ID: <a@example.org>",
+    b"MIME-Version: 1.0", b"Content-Transfer-Encoding: quoted-printable",
+    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: 8bit",
+    b'Content-Disposition: attachment; filename="a.txt"', b"Content-Disposition: inline",
+    "Subject: åäö".encode(), "Subject: åäö".encode("latin-1"), b" folded continuation",
+    b"\tfolded continuation",
+]
+_ODD_FIELDS = [
+    b"X-Original-Content-Type: text/html", b"X-Note: content-type: text/html", b" ",
+    b"not a field", b"Content-Type : text/html", b"content-type:text/html", b"Content-Type:",
+    b"From sender@example.org Mon Mar  3 09:14:00 2025",
+]
+_BODY = [
+    b"Hej,", b"", b"  ", b"-- ", b"--", b"--b", b"--b--", b"> quoted", b"<p>Hej <b>du</b></p>",
+    "skrivaren på plan 3".encode(), "på".encode("latin-1"), b"=C3=A5=\r", b"SGVqIHDDpQ==",
+    b"Sent from my iPhone", b"On Mon, 3 Mar 2025 at 09:14, Anna <a@example.org> wrote:",
+]
+_ODD_BODY = [b"Content-Type: text/html", b"content-type: multipart/mixed; boundary=b",
+             b"X-Note: content-type: text/html"]
+
+
+def odd_message(rng: random.Random) -> bytes:
+    """A message of a few header fields, mostly one Content-Type, and a few body lines; often
+    with a twist that should keep it off the fast path, or make flanker read it apart."""
+    twist = rng.choice(["none"] * 4 + ["field", "type", "type", "body", "both", "colon"])
+    fields = [rng.choice(_FIELDS) for _ in range(rng.randint(0, 6))]
+    if twist in ("field", "both"):
+        fields.insert(rng.randint(0, len(fields)), rng.choice(_ODD_FIELDS))
+    types = _ODD_TYPES if twist in ("type", "both") else _SIMPLE_TYPES
+    for _ in range(1 if rng.random() < 0.9 else rng.choice((0, 2))):
+        field = b"Content-Type : " if twist == "colon" else b"Content-Type: "
+        fields.insert(rng.randint(0, len(fields)), field + rng.choice(types))
+    body = [rng.choice(_BODY) for _ in range(rng.randint(0, 8))]
+    if twist in ("body", "both", "colon"):
+        body.insert(rng.randint(0, len(body)), rng.choice(_ODD_BODY))
+    eol = rng.choice([b"\r\n", b"\r\n", b"\n", b"\r"])
+    blank = rng.choice([eol, eol, eol, b" " + eol, b""])
+    return (eol.join(fields) + eol + blank + eol.join(body)).replace(b"\r\n", eol)
+
+
+def test_plain_text_fast_path_gives_what_flanker_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(20250303)
+    raws = [odd_message(rng) for _ in range(1500)]
+    raws += [make(raw) for raw in bench_mails()[:2] for make in VARIANTS.values()]
+    taken = 0
+    fast = [parse(raw) for raw in raws] + [parse(raw, **TIGHT) for raw in raws]
+    original = mimetree.single_part
+
+    def counted(*args: Any) -> mimetree.Node | None:
+        nonlocal taken
+        node = original(*args)
+        taken += node is not None
+        return node
+
+    monkeypatch.setattr(mimetree, "single_part", counted)
+    assert [parse(raw) for raw in raws] == fast[: len(raws)]
+    assert taken > len(raws) // 5, "the fast path is hardly tried"
+    monkeypatch.setattr(mimetree, "single_part", lambda *args: None)
+    flanker = [parse(raw) for raw in raws] + [parse(raw, **TIGHT) for raw in raws]
+    differ = [raws[i % len(raws)] for i, (a, b) in enumerate(zip(fast, flanker, strict=True))
+              if a != b]
+    assert not differ, f"{len(differ)} messages differ, e.g. {differ[0]!r}"
 
 
 if __name__ == "__main__":

@@ -147,24 +147,31 @@ class _Notes:
 
 
 def _tree(
-    raw: bytes, max_parts: int, max_depth: int, notes: _Notes
+    raw: bytes, head: mimetree.Head, max_parts: int, max_depth: int, notes: _Notes
 ) -> tuple[mimetree.Node, mimetree.Limits]:
-    """The MIME tree by flanker, else the stdlib, else a plain split; within the cost budgets."""
-    cost = mimetree.costs(raw)
+    """The MIME tree by flanker, else the stdlib, else a plain split; within the cost budgets.
+
+    A plain text message gets flanker's tree from `head` without running flanker
+    (mimetree.single_part).
+    """
+    cost = functools.cache(functools.partial(mimetree.costs, raw))  # counted only when needed
+    small = len(raw) <= mimetree.FLANKER_SURELY_AFFORDABLE
     attempts = (
-        ("flanker", mimetree.from_flanker, cost.flanker <= mimetree.FLANKER_BUDGET),
-        ("stdlib email", mimetree.from_stdlib, cost.stdlib <= mimetree.STDLIB_BUDGET),
+        ("flanker", mimetree.from_flanker,
+         lambda: small or cost().flanker <= mimetree.FLANKER_BUDGET),
+        ("stdlib email", mimetree.from_stdlib, lambda: cost().stdlib <= mimetree.STDLIB_BUDGET),
     )
     failures: list[str] = []
     # nested parts are read again at each level: allow that, to a constant factor
     scan = max(8 * len(raw), 64 << 20)
     for name, build, affordable in attempts:
-        if not affordable:
+        if not affordable():
             failures.append(f"{name}: skipped, message too large or complex")
             continue
         limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
         try:
-            root = build(raw, limits)
+            simple = mimetree.single_part(raw, head, limits) if name == "flanker" else None
+            root = build(raw, limits) if simple is None else simple
         except Exception as exc:
             failures.append(f"{name}: {str(exc) or type(exc).__name__}")
             continue
@@ -293,11 +300,10 @@ def parse(
 
 def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedMail:
     notes = _Notes()
-    block = mailheaders.split(raw)
+    head = mimetree.read_head(raw)
+    block, top, label = head.block, head.mime, head.charset
     if block.truncated:
         notes.add(f"headers: over {mailheaders.MAX_LINES} lines or {mailheaders.MAX_BLOCK} bytes")
-    top = mimetree.mime_fields(block.fields)
-    label = top.get_content_charset()
     hint = functools.cache(lambda: charsets.guess_message_charset(raw))
 
     raw_values: list[tuple[str, str]] = []
@@ -315,7 +321,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
     def first(name: str) -> str | None:
         return next(iter(raw_all(name)), None)
 
-    root, limits = _tree(raw, max_parts, max_depth, notes)
+    root, limits = _tree(raw, head, max_parts, max_depth, notes)
     if limits.too_many:
         notes.add(f"structure: more than {max_parts} parts; the rest skipped")
     if limits.too_deep:
