@@ -8,6 +8,8 @@ import email.parser
 import email.policy
 import logging
 import os
+import random
+import string
 import subprocess
 import sys
 import time
@@ -172,6 +174,45 @@ def test_addresses() -> None:
     )
     # flanker knows no groups: the stdlib takes over
     assert [m.address for m in parsed.cc] == ["one@example.com", "two@example.com"]
+
+
+def plain_mailbox(rng: random.Random) -> str:
+    """A random mailbox of the forms mail._PLAIN_MAILBOX takes, with its odd corners."""
+    alnum = string.ascii_letters + string.digits
+    odd = ["http", "https", "mailto", "www", "Re", "To", "From", "Cc", "Bcc", "xn", "a", "0"]
+
+    def run(chars: str, most: int) -> str:
+        if chars == alnum and rng.random() < 0.1:
+            return rng.choice(odd)
+        return "".join(rng.choice(chars) for _ in range(rng.randint(1, most)))
+
+    local = run(alnum, 10)
+    for _ in range(rng.choice((0, 0, 1, 2, 3))):
+        local += rng.choice("._+-") + run(alnum, 8)
+    labels = ["-".join(run(alnum, 63 if rng.random() < 0.05 else 8)
+                       for _ in range(rng.choice((1, 1, 1, 2, 3))))
+              for _ in range(rng.randint(1, 4))]
+    top = run(string.ascii_letters, 5) + rng.choice(string.ascii_letters)  # 2+ letters
+    address = local + "@" + ".".join(labels) + "." + top
+    form = rng.randrange(3)
+    if form == 0:
+        return address
+    if form == 1:
+        return f"<{address}>"
+    return " ".join(run(alnum, 9) for _ in range(rng.randint(1, 5))) + f" <{address}>"
+
+
+def test_plain_mailboxes_skip_flanker_with_flanker_s_reading() -> None:
+    rng = random.Random(20250303)
+    boxes = {plain_mailbox(rng) for _ in range(4000)}
+    boxes = {box for box in boxes if len(box) <= 254}
+    assert len(boxes) > 3500 and all(mail._PLAIN_MAILBOX.fullmatch(box) for box in boxes)
+    differ = [box for box in boxes if mail._mailboxes((box,)) != mail._address_list(box)]
+    assert not differ, differ[:5]
+    # and what flanker reads otherwise is not taken for plain
+    for box in ("a@xn--bcher-kva.de", "a@b.c0", "a..b@c.de", "a@b_c.de", "Ann  Berg <a@b.de>",
+                '"Ann" <a@b.de>', "Ann <a@b.de>, b@c.de", "a@b.de.", "A.B <a@b.de>"):
+        assert not mail._PLAIN_MAILBOX.fullmatch(box), box
 
 
 def test_address_names_lose_control_characters() -> None:
@@ -602,6 +643,16 @@ def test_bombs_parse_in_bounded_time(name: str) -> None:
         assert "headers: over 20000 lines or 2097152 bytes" in parsed.defects
     if name == "body-25MiB":
         assert len(parsed.text) == 100_000
+
+
+@pytest.mark.parametrize(
+    "unit", [b"\n", b"\n--", b"content-type:", b"\n\r\n", b"\n--content-type:\n\n", b"\n-\n-"]
+)
+def test_small_messages_need_no_cost_estimate_for_flanker(unit: bytes) -> None:
+    # mail._tree skips counting for messages up to this size: even the worst bytes fit the budget
+    size = mimetree.FLANKER_SURELY_AFFORDABLE
+    raw = (unit * (size // len(unit) + 1))[:size]
+    assert mimetree.costs(raw).flanker <= mimetree.FLANKER_BUDGET
 
 
 # --- properties ------------------------------------------------------------------------------

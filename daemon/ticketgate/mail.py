@@ -108,6 +108,31 @@ def _mailboxes(values: tuple[str, ...]) -> tuple[Mailbox, ...]:
     joined = ", ".join(v for v in values if v.strip())[:MAX_VALUE]
     if "@" not in joined:
         return ()
+    plain = _PLAIN_MAILBOX.fullmatch(joined) if len(joined) <= 254 else None
+    if plain:
+        return (Mailbox((plain["enclosed"] or plain["bare"]).lower(), plain["name"] or ""),)
+    if len(joined) <= _CACHED_LIST:
+        return _cached_address_list(joined)
+    return _address_list(joined)
+
+
+# One mailbox in its plainest forms: "a.b@c.example", "<a.b@c.example>" or
+# "Ann Berg <a.b@c.example>": ASCII words for the name, a dot-atom of letters and digits joined
+# by . _ + - for the local part, hostname labels of letters, digits and single hyphens (so no
+# IDNA "xn--" label, which flanker decodes) under an alphabetic top-level domain. flanker reads
+# these exactly as written, its hostname lowercased (test_mail checks that against flanker on
+# thousands of generated ones), so they skip its parser; anything else goes through it.
+_PLAIN_ADDRESS = (
+    r"[A-Za-z0-9]+(?:[._+-][A-Za-z0-9]+)*@(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z]{2,}"
+)
+_PLAIN_MAILBOX = re.compile(
+    rf"(?:(?P<name>[A-Za-z0-9]+(?: [A-Za-z0-9]+)*) )?<(?P<enclosed>{_PLAIN_ADDRESS})>"
+    rf"|(?P<bare>{_PLAIN_ADDRESS})"
+)
+
+
+def _address_list(joined: str) -> tuple[Mailbox, ...]:
+    """The mailboxes of one address list; a pure function of `joined`."""
     found: list[Mailbox] = []
     try:
         for parsed in _flanker.address.parse_list(joined):
@@ -122,6 +147,14 @@ def _mailboxes(values: tuple[str, ...]) -> tuple[Mailbox, ...]:
                     Mailbox(_clean_line(addr).lower(), _clean_line(mailheaders.decode_words(name)))
                 )
     return tuple(found[:MAX_MAILBOXES])
+
+
+# flanker's address parser (ply) takes 20-40 µs a list, and a helpdesk sees the same few lists
+# again and again: its own function addresses in To, its regular requesters in From. Short
+# lists only: ~1.5 MB when full of real ones, ~8 MB when full of 256-character lists of tiny
+# addresses (measured with tracemalloc).
+_CACHED_LIST = 256
+_cached_address_list = functools.lru_cache(maxsize=2048)(_address_list)
 
 
 def _date(value: str | None) -> datetime | None:
@@ -147,24 +180,31 @@ class _Notes:
 
 
 def _tree(
-    raw: bytes, max_parts: int, max_depth: int, notes: _Notes
+    raw: bytes, head: mimetree.Head, max_parts: int, max_depth: int, notes: _Notes
 ) -> tuple[mimetree.Node, mimetree.Limits]:
-    """The MIME tree by flanker, else the stdlib, else a plain split; within the cost budgets."""
-    cost = mimetree.costs(raw)
+    """The MIME tree by flanker, else the stdlib, else a plain split; within the cost budgets.
+
+    A plain text message gets flanker's tree from `head` without running flanker
+    (mimetree.single_part).
+    """
+    cost = functools.cache(functools.partial(mimetree.costs, raw))  # counted only when needed
+    small = len(raw) <= mimetree.FLANKER_SURELY_AFFORDABLE
     attempts = (
-        ("flanker", mimetree.from_flanker, cost.flanker <= mimetree.FLANKER_BUDGET),
-        ("stdlib email", mimetree.from_stdlib, cost.stdlib <= mimetree.STDLIB_BUDGET),
+        ("flanker", mimetree.from_flanker,
+         lambda: small or cost().flanker <= mimetree.FLANKER_BUDGET),
+        ("stdlib email", mimetree.from_stdlib, lambda: cost().stdlib <= mimetree.STDLIB_BUDGET),
     )
     failures: list[str] = []
     # nested parts are read again at each level: allow that, to a constant factor
     scan = max(8 * len(raw), 64 << 20)
     for name, build, affordable in attempts:
-        if not affordable:
+        if not affordable():
             failures.append(f"{name}: skipped, message too large or complex")
             continue
         limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
         try:
-            root = build(raw, limits)
+            simple = mimetree.single_part(raw, head, limits) if name == "flanker" else None
+            root = build(raw, limits) if simple is None else simple
         except Exception as exc:
             failures.append(f"{name}: {str(exc) or type(exc).__name__}")
             continue
@@ -293,11 +333,10 @@ def parse(
 
 def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedMail:
     notes = _Notes()
-    block = mailheaders.split(raw)
+    head = mimetree.read_head(raw)
+    block, top, label = head.block, head.mime, head.charset
     if block.truncated:
         notes.add(f"headers: over {mailheaders.MAX_LINES} lines or {mailheaders.MAX_BLOCK} bytes")
-    top = mimetree.mime_fields(block.fields)
-    label = top.get_content_charset()
     hint = functools.cache(lambda: charsets.guess_message_charset(raw))
 
     raw_values: list[tuple[str, str]] = []
@@ -315,7 +354,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
     def first(name: str) -> str | None:
         return next(iter(raw_all(name)), None)
 
-    root, limits = _tree(raw, max_parts, max_depth, notes)
+    root, limits = _tree(raw, head, max_parts, max_depth, notes)
     if limits.too_many:
         notes.add(f"structure: more than {max_parts} parts; the rest skipped")
     if limits.too_deep:

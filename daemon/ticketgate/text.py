@@ -189,6 +189,7 @@ _MOBILE = re.compile(
     r"|get outlook for (ios|android))\s*$",
     re.I,
 )
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _is_attribution(line: str, next_line: str | None) -> bool:
@@ -219,7 +220,7 @@ def _next_nonblank(lines: list[str], i: int) -> str | None:
 def _find_split(lines: list[str]) -> tuple[int, int, bool] | None:
     """The first line where quoted or forwarded text begins: (start, end, is_attribution)."""
     for i, line in enumerate(lines):
-        if not line.strip() or _QUOTED.match(line):
+        if not line.strip() or (">" in line and _QUOTED.match(line)):  # "in" spares a regex call
             continue
         spans = (1, 2, 3) if ":" in line or _OPENER.match(line) else ()
         for span in spans:  # an attribution may be wrapped over up to three lines
@@ -272,16 +273,20 @@ def strip_quotes_and_signature(text: str) -> str:
             break
         # nothing above it: a bottom-posted answer below an attribution, or a bare forward
         lines = lines[end:] if attribution else []
-    kept: list[str] = []
-    for line in lines:
-        if _SIG_DELIMITER.match(line):
-            break
-        if not _QUOTED.match(line) and not _MOBILE.match(line):
-            kept.append(line.rstrip())
+    joined = "\n".join(lines)
+    if "--" not in joined and ">" not in joined:  # no signature delimiter, no quoted line
+        kept = [line.rstrip() for line in lines if not _MOBILE.match(line)]
+    else:
+        kept = []
+        for line in lines:
+            if _SIG_DELIMITER.match(line):
+                break
+            if not _QUOTED.match(line) and not _MOBILE.match(line):
+                kept.append(line.rstrip())
     while kept and (not kept[-1] or _SEPARATOR.match(kept[-1])):
         kept.pop()
-    out: list[str] = []
-    for line in kept:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip("\n")
+    # blank lines at the start dropped, runs of them made one (kept lines have no end spaces)
+    joined = "\n".join(kept)
+    if "\n\n\n" in joined:  # a plain search is ~10x faster than the regex's in CPython
+        joined = _BLANK_LINES.sub("\n\n", joined)
+    return joined.strip("\n")
