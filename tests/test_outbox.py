@@ -325,3 +325,26 @@ def test_backoff_is_exponential_and_starts_within_a_minute(attempts: int) -> Non
     base = min(30.0 * 2 ** (attempts - 1), 7200.0)
     assert base <= delay <= base * 1.1
     assert policy.delay(1) < 60.0
+
+
+def test_maildir_delivery_repeated_after_a_crash_adds_no_second_copy(tmp_path: Path) -> None:
+    from ticketgate.outbox.transport import MaildirTransport
+
+    box = tmp_path / "maildir"
+    transport = MaildirTransport(box)
+    raw = b"Message-ID: <tg.1.ack.00@gate.invalid>\r\nSubject: x\r\n\r\nhej\r\n"
+    first = transport.deliver("", "kim@example.org", raw)
+    # The crash fell between the file and the outbox's commit: the same row is tried again.
+    again = transport.deliver("", "kim@example.org", raw)
+    assert "delivered before" in again and "delivered before" not in first
+    files = list((box / "new").iterdir())
+    assert len(files) == 1 and not list((box / "tmp").iterdir())
+    assert files[0].read_bytes() == (
+        b"Return-Path: <>\nDelivered-To: kim@example.org\n" + raw.replace(b"\r\n", b"\n"))
+    # Read by a mail client: moved to cur/ with flags; still found, still one copy.
+    files[0].rename(box / "cur" / f"{files[0].name}:2,S")
+    assert "delivered before" in transport.deliver("", "kim@example.org", raw)
+    assert not list((box / "new").iterdir())
+    # Another recipient of the same bytes is another delivery.
+    transport.deliver("", "sam@example.org", raw)
+    assert len(list((box / "new").iterdir())) == 1

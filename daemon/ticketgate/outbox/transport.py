@@ -1,8 +1,10 @@
 """Transports: how one rendered mail leaves. Blocking code, run in the worker's threads.
 
-- `maildir` (the embedded default, for local use): the mail is added to a Maildir through the
-  stdlib `mailbox` module (written under tmp/, then renamed into new/), with `Return-Path: <>`
-  and `Delivered-To:` prepended as a delivering MTA would.
+- `maildir` (the embedded default, for local use): the mail is written under tmp/, flushed to
+  disk and linked into new/, with `Return-Path: <>` and `Delivered-To:` prepended as a
+  delivering MTA would. The file's name is made from the recipient and the bytes, which never
+  change for an outbox row: a delivery repeated after a crash between the write and the
+  outbox's commit finds the file there (in new/, or in cur/ once read) and adds no copy.
 - `smtp`: a smarthost through the stdlib `smtplib`, one connection per mail, with optional
   STARTTLS (certificate verified) and AUTH; the password is read from `password_file` at each
   delivery, so a changed password needs no restart.
@@ -17,10 +19,12 @@ wrong password would lose them all.
 from __future__ import annotations
 
 import contextlib
-import mailbox
+import hashlib
 import os
 import smtplib
+import socket
 import ssl
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -43,6 +47,17 @@ class Transport(Protocol):
         ...
 
 
+_HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class MaildirTransport:
     """Adds each mail to one Maildir (created if missing)."""
 
@@ -55,15 +70,34 @@ class MaildirTransport:
         trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt_to}\r\n".encode()
         # Maildir files use the local line ending, as an MDA writes them.
         data = (trace + raw).replace(b"\r\n", b"\n")
+        digest = hashlib.sha256(rcpt_to.encode() + b"\0" + raw).hexdigest()[:32]
+        name = f"tg{digest}.{_HOST}"
         try:
-            # Created here rather than by mailbox (create=True), which races between the
-            # worker's threads: two first deliveries at once would both try to mkdir.
-            for sub in ("tmp", "new", "cur"):
+            for sub in ("tmp", "new", "cur"):  # exist_ok: the outbox's threads race here
                 os.makedirs(self.path / sub, mode=0o700, exist_ok=True)
-            key = mailbox.Maildir(self.path, factory=None, create=False).add(data)
+            if self._present(name):
+                return f"maildir {name} (delivered before)"
+            tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self.path / "new" / name)
+            except FileExistsError:  # another attempt got there first
+                pass
+            finally:
+                os.unlink(tmp)
+            _fsync_dir(self.path / "new")
         except OSError as exc:  # a full or read-only disk is worth waiting for
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
-        return f"maildir {key}"
+        return f"maildir {name}"
+
+    def _present(self, name: str) -> bool:
+        if (self.path / "new" / name).exists() or (self.path / "cur" / name).exists():
+            return True
+        # A reader that has seen it moved it to cur/ with flags: NAME:2,S
+        return any((self.path / "cur").glob(f"{name}:*"))
 
 
 def _status(code: int, reply: bytes | str, step: str) -> str:
