@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -59,6 +60,10 @@ class Running:
     """A Daemon serving in a background thread with its own event loop."""
 
     def __init__(self, settings: Settings) -> None:
+        # In-process tests wait on the worker thread itself (drain), so the pipeline runs
+        # inline here; daemons started as processes (start_serve) run the default, a child.
+        if settings.pipeline.process != "inline":
+            settings = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
         self.settings = settings
         self.daemon = Daemon(settings, shutdown_grace=5.0)
         self.loop = asyncio.new_event_loop()

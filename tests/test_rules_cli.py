@@ -139,6 +139,10 @@ def test_reload_applies_valid_rules_and_refuses_invalid_ones(site: Path) -> None
     routes = site.parent / "rules/routes.yaml"
     try:
         send(port, make_mail("Skärmen är trasig", "Bildskärmen i rum 2110 är trasig."))
+        deadline = time.monotonic() + 15  # routed by the rules it arrived under
+        while db_rows(site, "SELECT count(*) FROM tickets") != [(1,)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         routes.write_text(
             "routes:\n  - name: screens\n    when: {subject: {contains: [skärm]}}\n"
             "    then: {queue: sot, tags: [screens]}\n"

@@ -47,10 +47,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         child = Daemon(inline, rules=rules)
         asyncio.run(child.run_pipeline_child(args.pipeline_child, args.pipeline_rules, reader))
         return exits.OK
-    # The pipeline thread would otherwise keep the GIL for 5 ms slices while every SMTP
-    # reply waits behind it; shorter slices halved the accept latency under load (see
-    # BENCHMARKS.md, "--switch-interval"). `pipeline.process: separate` removes the GIL
-    # contention but meets SQLite's write lock instead (BENCHMARKS.md), so it stays opt-in.
+    # With `pipeline.process: inline` the pipeline thread would otherwise keep the GIL for
+    # 5 ms slices while every SMTP reply waits behind it; shorter slices halved the accept
+    # latency under load (BENCHMARKS.md, "--switch-interval"). The default, a pipeline child
+    # process, shares no GIL with the listener.
     sys.setswitchinterval(0.0005)
     daemon = Daemon(settings, spool_only=args.spool_only)
     asyncio.run(daemon.run())

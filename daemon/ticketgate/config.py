@@ -77,8 +77,9 @@ class PipelineSettings:
     resend_similarity: float = 0.9
     foreign_code: Literal["new_ticket", "followup", "hold"] = "new_ticket"
     institutional_domains: tuple[str, ...] = ("example.org",)
-    # inline: the worker is a thread of `serve`; separate: a child process of its own
-    process: Literal["inline", "separate"] = "inline"
+    # separate: the pipeline, outbox and directory retry run in a child process of `serve`,
+    # so ingest never waits for the pipeline's CPU (BENCHMARKS.md); inline: threads of `serve`
+    process: Literal["inline", "separate"] = "separate"
 
 
 # Directory attribute for each Person field, tried in order (eduPerson and inetOrgPerson).

@@ -246,8 +246,10 @@ class Daemon:
         # get the write lock, and it always runs at a lower CPU priority: the pipeline catches
         # up after a burst rather than slowing the burst down (BENCHMARKS.md).
         self.store.writer.yielding = self.worker.yielding = arrivals.burst
-        with contextlib.suppress(OSError):
+        try:
             os.nice(CHILD_NICENESS)
+        except OSError as exc:  # e.g. the systemd unit's SystemCallFilter=~@resources
+            log.info("pipeline_child_priority_unchanged", error=str(exc))
         self.store.open()
         await self._start_pipeline()
         loop.add_reader(wake_fd, woken)
