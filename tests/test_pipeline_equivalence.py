@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
 import re
 import sqlite3
 import sys
@@ -33,6 +35,7 @@ import pytest
 from conftest import make_mail, write_site
 from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
+from ticketgate.pipeline import dedupe
 from ticketgate.store import spool
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "pipeline_golden.json"
@@ -256,6 +259,44 @@ def test_the_golden_covers_resends_and_duplicates() -> None:
     assert threaded.count("subject") >= 20 and threaded.count("headers") >= 10
     rules = {row[5] for row in want["verdicts"][1:]}
     assert len(rules) >= 10, rules  # most route rules matched some mail
+
+
+# --- the fast paths against the plain code they replace -------------------------------------
+
+
+def _edited(rng: random.Random, words: list[str]) -> str:
+    out = list(words)
+    for _ in range(rng.choice((0, 1, 3, 10, 60))):
+        i = rng.randrange(len(out) + 1)
+        choice = rng.random()
+        if choice < 0.4 and out:
+            del out[min(i, len(out) - 1)]
+        elif choice < 0.7:
+            out.insert(i, rng.choice(_VOCABULARY))
+        elif out:
+            out[min(i, len(out) - 1)] = rng.choice(_VOCABULARY)
+    return " ".join(out)
+
+
+_VOCABULARY = ("dator", "skrivare", "Skärm", "lösenord", "konto", "vpn", "eduroam", "hjälp",
+               "tack", "fungerar", "inte", "the", "a", "och", "at", "printer", "LAPTOP", "är",
+               "42", "x")
+
+
+def test_best_similarity_is_the_max_of_similarity() -> None:
+    """best_similarity skips SequenceMatcher by an upper bound: never a different answer."""
+    rng = random.Random(5)
+    for _ in range(600):
+        first_words = rng.choices(_VOCABULARY, k=rng.choice((0, 1, 5, 40, 300)))
+        first = " ".join(first_words)
+        texts = [_edited(rng, first_words) for _ in range(rng.choice((1, 2)))]
+        if rng.random() < 0.3:
+            texts.append(texts[0])
+        exact = max(dedupe.similarity(t, first) for t in texts)
+        for threshold in (0.0, 0.5, 0.9, 0.95, 1.0, exact, math.nextafter(exact, 2.0),
+                          math.nextafter(exact, -1.0)):
+            want = exact if exact >= threshold else None
+            assert dedupe.best_similarity(texts, first, threshold) == want, (texts, first)
 
 
 def write_golden(data: dict[str, Any]) -> None:
