@@ -26,6 +26,7 @@ import random
 import re
 import sqlite3
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from conftest import make_mail, write_site
 from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
 from ticketgate.pipeline import dedupe
+from ticketgate.routing import text as routing_text
 from ticketgate.store import spool
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "pipeline_golden.json"
@@ -297,6 +299,35 @@ def test_best_similarity_is_the_max_of_similarity() -> None:
                           math.nextafter(exact, -1.0)):
             want = exact if exact >= threshold else None
             assert dedupe.best_similarity(texts, first, threshold) == want, (texts, first)
+
+
+def _fold_before(text: str) -> str:
+    """routing.text.fold as it was: a translate table and a filter over every character."""
+    if text.isascii():
+        return " ".join(text.lower().split())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(routing_text._TRANSLATE))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
+
+
+_FOLD_ALPHABET = (
+    "aAzZ09 \t\n-'\"åäöÅÄÖéÉüßẞİıΣσςǅﬁﬀ①Ａｚℌℍ™ºª½\u00a0\u2002\u3000"
+    "\u0300\u0301\u0308\u030a\u0327\u20dd\u0345\u1dc0\ufe20\U0001d400"
+    + "".join(map(chr, routing_text._TRANSLATE))
+)
+
+
+def test_fold_is_unchanged() -> None:
+    """The fast fold gives the old fold's result on text built around its edges."""
+    rng = random.Random(11)
+    for _ in range(4000):
+        size = rng.choice((1, 2, 5, 30, 300))
+        chars = [
+            rng.choice(_FOLD_ALPHABET) if rng.random() < 0.8 else chr(rng.randrange(0x110000))
+            for _ in range(size)
+        ]
+        text = "".join(chars)
+        assert routing_text.fold(text) == _fold_before(text), ascii(text)
 
 
 def write_golden(data: dict[str, Any]) -> None:
