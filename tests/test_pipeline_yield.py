@@ -86,6 +86,32 @@ def test_without_yielding_the_same_jobs_share_one_commit(store: Store) -> None:
     assert writer.commits - before == 2  # the gate's group, then all twenty in one
 
 
+def test_a_batch_runs_only_when_flushed_and_in_one_commit(store: Store) -> None:
+    writer = store.writer
+    batch = writer.batch()
+    futures = [batch.submit(lambda c, n=n: c.execute("INSERT INTO probe VALUES (?)", (n,))
+                            and n) for n in range(10)]
+    time.sleep(0.1)
+    assert len(batch) == 10 and not any(f.done() for f in futures)
+    before = writer.commits
+    batch.flush()
+    assert [f.result(5) for f in futures] == list(range(10))
+    assert writer.commits - before == 1
+    assert len(batch) == 0
+    batch.flush()  # nothing left: a no-op
+    assert store.view.conn.execute("SELECT count(*) FROM probe").fetchone() == (10,)
+
+
+def test_a_batch_flushed_after_close_fails_its_futures(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db").open()
+    batch = store.writer.batch()
+    future = batch.submit(lambda c: 1)
+    store.close()
+    batch.flush()
+    with pytest.raises(StorageError):
+        future.result(1)
+
+
 def test_the_writer_waits_for_another_process_lock_then_commits(store: Store) -> None:
     other = sqlite3.connect(store.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")

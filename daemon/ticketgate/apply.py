@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .addresses import canonical
 from .directory import rows as directory_rows
@@ -139,16 +140,14 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
         (m.address, "cc") for m in (*mail.to, *mail.cc) if canonical(m.address) not in functions
     ]
     t.add_participants(conn, ticket_id, [(requester, "requester"), *others])
-    spool_id = message.envelope.spool_id
-    t.event(
-        conn, ticket_id, "created",
-        {"requester": requester, "function_addresses": list(verdict.function_addresses)},
-        spool_id=spool_id, message_row=row,
-    )
-    t.event(conn, ticket_id, "routed", {"queue": verdict.queue, "rule": verdict.rule},
-            spool_id=spool_id)
+    entries: list[tuple[str, dict[str, Any], int | None]] = [
+        ("created",
+         {"requester": requester, "function_addresses": list(verdict.function_addresses)}, row),
+        ("routed", {"queue": verdict.queue, "rule": verdict.rule}, None),
+    ]
     if verdict.flags:
-        t.event(conn, ticket_id, "flagged", dict(verdict.reasons), spool_id=spool_id)
+        entries.append(("flagged", dict(verdict.reasons), None))
     if verdict.linked_to is not None:
-        t.event(conn, ticket_id, "linked", {"to": verdict.linked_to}, spool_id=spool_id)
+        entries.append(("linked", {"to": verdict.linked_to}, None))
+    t.events(conn, ticket_id, entries, spool_id=message.envelope.spool_id)
     return ticket_id

@@ -4,10 +4,12 @@ It runs in its own thread, never on the event loop. A row moves new -> done (or 
 transaction that writes its ticket, so after a crash the rows still `new` are exactly the
 unfinished work, and the writer's claim check makes a second run of the same row a no-op.
 
-Applies are pipelined: the worker hands a verdict to the writer and goes on with the next row
-without waiting for the commit, so many messages share one fsync. A row that could depend on
-a verdict not yet committed (the same Message-ID, a reply to one, or the same requester and
-subject, which resend detection looks up) first waits for everything in flight to commit.
+Applies are pipelined: the worker hands verdicts to the writer and goes on with the next row
+without waiting for the commit, so many messages share one fsync. It hands them over in groups
+(APPLY_GROUP verdicts, or what it has after APPLY_LINGER seconds): one at a time, the writer,
+faster than the stages, would commit each on its own. A row that could depend on a verdict not
+yet committed (the same Message-ID, a reply to one, or the same requester and subject, which
+resend detection looks up) first waits for everything in flight to commit.
 
 Every log line about a row, the stages' own included, carries its spool_id, message_id (once
 parsed) and ticket code (once known), bound with structlog's contextvars.
@@ -37,10 +39,15 @@ from .rules import Rules
 from .store import StorageError, Store
 from .store import spool as spool_rows
 from .store.tickets import Applied
+from .store.writer import Batch
 
 log = structlog.get_logger("ticketgate.worker")
 
 MAX_IN_FLIGHT = 256
+# Verdicts handed to the writer together, to share one commit; the oldest waits at most
+# APPLY_LINGER seconds (checked between rows) before its group goes anyway.
+APPLY_GROUP = 32
+APPLY_LINGER = 0.05
 
 
 @dataclass(frozen=True)
@@ -260,6 +267,7 @@ class Worker:
                           extras=self.extras)
         tag = self.settings.ticket_tag
         inflight = _InFlight()
+        batch = self.store.writer.batch()
         healthy = True
         for spool_id in ids:
             if self._stop.is_set() or not healthy:
@@ -276,23 +284,27 @@ class Worker:
                 request = _request(message, tag)
                 if (inflight.depends(message, request, context)
                         or len(inflight.items) >= MAX_IN_FLIGHT):
-                    healthy = self._settle_all(inflight)
+                    healthy = self._settle_all(inflight, batch)
                     inflight = _InFlight()
                     if not healthy:
                         break
                 message = pipeline.run(message, context, pipeline.PIPELINE[1:])
             except Exception as exc:  # a bug met by this message: hold it, go on
-                healthy = self._settle_all(inflight)
+                healthy = self._settle_all(inflight, batch)
                 inflight = _InFlight()
                 _hold(self.store, spool_id, exc)
                 continue
-            future = self.store.writer.submit(partial(_apply, message=message, options=options))
+            future = batch.submit(partial(_apply, message=message, options=options))
             inflight.add(message, future, request)
+            if len(batch) >= APPLY_GROUP or time.monotonic() - batch.since >= APPLY_LINGER:
+                batch.flush()
             if self.yielding is not None and self.yielding():
+                batch.flush()  # nothing waits for the writer while this thread sleeps
                 time.sleep(self.pause)
-        return self._settle_all(inflight) and healthy
+        return self._settle_all(inflight, batch) and healthy
 
-    def _settle_all(self, inflight: _InFlight) -> bool:
+    def _settle_all(self, inflight: _InFlight, batch: Batch) -> bool:
+        batch.flush()  # the futures below resolve only once the writer has their jobs
         healthy = True
         for message, future in inflight.items:
             with structlog.contextvars.bound_contextvars(

@@ -110,8 +110,10 @@ class _Job:
         self.now = composer.clock()
         self.rules = composer.rules()
         verdict = message.verdict
-        row = conn.execute("SELECT queue FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-        queue_name = verdict.queue or (row[0] if row else None)
+        queue_name = verdict.queue
+        if not queue_name:  # the verdict names it for every apply that gets here, but be sure
+            row = conn.execute("SELECT queue FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            queue_name = row[0] if row else None
         self.queue: Queue | None = self.rules.queues.get(queue_name) if queue_name else None
         self.own = Own(frozenset(self.rules.function_addresses), self.settings.instance)
         mail = message.parsed

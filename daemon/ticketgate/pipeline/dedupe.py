@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from difflib import SequenceMatcher
 
 from ..addresses import canonical
@@ -36,13 +38,53 @@ def subject_key(subject: str, tag: str) -> str:
     return " ".join(_WORDS.findall(folded))
 
 
-def similarity(a: str, b: str) -> float:
-    """How alike two texts are, word by word (1.0 identical), on their first few KB."""
-    wa = _WORDS.findall(a[:_COMPARE_CHARS].casefold())
-    wb = _WORDS.findall(b[:_COMPARE_CHARS].casefold())
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text[:_COMPARE_CHARS].casefold())
+
+
+def _ratio(wa: list[str], wb: list[str]) -> float:
     if not wa and not wb:
         return 1.0
     return SequenceMatcher(None, wa, wb, autojunk=False).ratio()
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are, word by word (1.0 identical), on their first few KB."""
+    return _ratio(_words(a), _words(b))
+
+
+def _common(wa: list[str], counts_b: Counter[str]) -> int:
+    """How many words two texts share, counted with repeats (counts_b: the other's words)."""
+    return sum(min(n, counts_b[w]) for w, n in Counter(wa).items())
+
+
+def best_similarity(texts: Iterable[str], first: str, threshold: float) -> float | None:
+    """max(similarity(t, first) for t in texts) when that reaches `threshold`, else None.
+
+    The exact ratio (SequenceMatcher, the costly part of resend detection) is computed only
+    for texts whose upper bound reaches the threshold; the others are below it, so they can
+    neither pass nor be the maximum of texts that pass. ratio() is 2 * M / (len(a) + len(b))
+    with M the words in its matching blocks: M is at most the words both texts have (counted
+    with repeats), and that at most the shorter length. The same float expression with a
+    larger M is never smaller, so the bounds are exact upper bounds, rounding included.
+    """
+    wb = _words(first)
+    counts_b: Counter[str] | None = None
+    best: float | None = None
+    for text in dict.fromkeys(texts):  # new text and full text are often the same string
+        wa = _words(text)
+        length = len(wa) + len(wb)
+        if length:
+            if 2.0 * min(len(wa), len(wb)) / length < threshold:
+                continue
+            if counts_b is None:
+                counts_b = Counter(wb)
+            if 2.0 * _common(wa, counts_b) / length < threshold:
+                continue
+        value = _ratio(wa, wb)
+        if value >= threshold and (best is None or value > best):
+            best = value
+    return best
 
 
 def process(message: Message, context: Context) -> Message:
@@ -70,8 +112,9 @@ def process(message: Message, context: Context) -> Message:
         for ticket, status, first_text in view.resend_candidates(requester, key, since):
             if status in CLOSED:
                 continue
-            alike = max(similarity(mail.new_text, first_text), similarity(mail.text, first_text))
-            if alike >= policy.resend_similarity:
+            alike = best_similarity((mail.new_text, mail.text), first_text,
+                                    policy.resend_similarity)
+            if alike is not None:
                 verdict = verdict.note(
                     name, f"same subject and {alike:.0%} the same text as open #{ticket}",
                     followup_of=ticket, threaded_by="resend",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -58,7 +58,22 @@ class Verdict:
 
     def note(self, stage: str, text: str, **changes: Any) -> Verdict:
         """A copy with `changes` applied and the explanation appended."""
-        return replace(self, notes=(*self.notes, (stage, text)), **changes)
+        changes["notes"] = (*self.notes, (stage, text))
+        return self._replace(changes)
+
+    def _replace(self, changes: dict[str, Any]) -> Verdict:
+        # dataclasses.replace() runs __init__, which sets all 24 fields one by one through
+        # object.__setattr__ (the class is frozen): a dozen notes per message made that a
+        # visible cost. A copy of the instance dict gives the same object (no field has a
+        # default factory or __post_init__), checking names as replace() would.
+        unknown = changes.keys() - _VERDICT_FIELD_SET
+        if unknown:
+            raise TypeError(f"Verdict has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Verdict)
+        state = copy.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return copy
 
     def with_flag(self, flag: str, why: str, stage: str) -> Verdict:
         if flag in self.flags:
@@ -71,11 +86,18 @@ class Verdict:
         )
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The verdict as JSON-ready data, as stored with its message."""
+        # What dataclasses.asdict gave, without its recursive deep copy: every field holds
+        # immutable values (str, int, bool, None, tuples of them).
+        data = {name: getattr(self, name) for name in _VERDICT_FIELDS}
         data["reasons"] = dict(self.reasons)
         data["notes"] = [list(n) for n in self.notes]
         data["person"] = dict(self.person) if self.person is not None else None
         return data
+
+
+_VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
+_VERDICT_FIELD_SET = frozenset(_VERDICT_FIELDS)
 
 
 @dataclass(frozen=True)

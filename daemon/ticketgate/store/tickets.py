@@ -11,6 +11,10 @@ from typing import Any
 
 from . import spool
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; one shared encoder
+# gives the same text.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -34,16 +38,38 @@ def event(
 ) -> None:
     """Append one row to a ticket's history."""
     conn.execute(
-        "INSERT INTO events (ticket_id, at, kind, detail, spool_id, message_id)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        EVENT_SQL,
         (
             ticket_id,
             at if at is not None else time.time(),
             kind,
-            json.dumps(detail or {}, ensure_ascii=False),
+            _JSON.encode(detail or {}),
             spool_id,
             message_row,
         ),
+    )
+
+
+EVENT_SQL = (
+    "INSERT INTO events (ticket_id, at, kind, detail, spool_id, message_id)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def events(
+    conn: sqlite3.Connection,
+    ticket_id: int | None,
+    entries: Iterable[tuple[str, dict[str, Any], int | None]],
+    *,
+    spool_id: int | None = None,
+    at: float | None = None,
+) -> None:
+    """Append several rows to a ticket's history, in order: (kind, detail, message row) each."""
+    when = at if at is not None else time.time()
+    conn.executemany(
+        EVENT_SQL,
+        [(ticket_id, when, kind, _JSON.encode(detail), spool_id, row)
+         for kind, detail, row in entries],
     )
 
 
@@ -108,7 +134,7 @@ def add_message(
             json.dumps(list(to_addresses)),
             subject,
             text,
-            json.dumps(verdict or {}, ensure_ascii=False),
+            _JSON.encode(verdict or {}),
             spool_id,
             outbox_id,
             now,

@@ -42,6 +42,36 @@ class _Work:
 
 _STOP = object()
 
+
+class Batch:
+    """Jobs one thread gathers and hands to the writer at once, so that they share a commit.
+
+    `submit` gives each job's future as Writer.submit does, but nothing runs before `flush`:
+    the owner must flush before it waits for any of these futures.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._works: list[_Work] = []
+        self.since = 0.0  # time.monotonic() of the oldest job not yet handed over
+
+    def __len__(self) -> int:
+        return len(self._works)
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Add `job`; its future holds the result once the group it runs in is committed."""
+        future: Future[T] = Future()
+        if not self._works:
+            self.since = time.monotonic()
+        self._works.append(_Work(job, future))
+        return future
+
+    def flush(self) -> None:
+        """Hand every job added so far to the writer, in order, as one piece of work."""
+        if self._works:
+            works, self._works = self._works, []
+            self._writer._put(works)
+
 # How long BEGIN IMMEDIATE keeps trying for the write lock before the group fails (451).
 LOCK_WAIT = 5.0
 # Between two tries: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms, so a waiter
@@ -61,7 +91,8 @@ class Writer:
         self.yielding: Callable[[], bool] | None = None
         self.max_hold = 0.002
         self.pause = 0.010
-        self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
+        # A list of _Work is a Batch's jobs: they go into the same group, in order.
+        self._queue: queue.SimpleQueue[_Work | list[_Work] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ticketgate-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
@@ -85,6 +116,17 @@ class Writer:
             return future
         self._queue.put(_Work(job, future))
         return future
+
+    def batch(self) -> Batch:
+        """An empty Batch of this writer (see Batch)."""
+        return Batch(self)
+
+    def _put(self, works: list[_Work]) -> None:
+        if not self._thread.is_alive():
+            for work in works:
+                work.future.set_exception(StorageError("the store is closed"))
+            return
+        self._queue.put(works)
 
     def call(self, job: Callable[[sqlite3.Connection], T], timeout: float | None = None) -> T:
         """Run `job` in the writer and wait for its commit (from any thread but the writer's)."""
@@ -148,7 +190,7 @@ class Writer:
                 first = self._queue.get()
                 if first is _STOP:
                     break
-                pending.append(first)  # type: ignore[arg-type]
+                self._take(pending, first)
             while len(pending) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
@@ -157,7 +199,7 @@ class Writer:
                 if item is _STOP:
                     stopping = True
                     break
-                pending.append(item)  # type: ignore[arg-type]
+                self._take(pending, item)
             polite = self.yielding is not None and self.yielding()
             pending = self._commit(pending, self.max_hold if polite else None)
             if polite:
@@ -167,6 +209,13 @@ class Writer:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    @staticmethod
+    def _take(pending: list[_Work], item: _Work | list[_Work] | object) -> None:
+        if isinstance(item, list):
+            pending.extend(item)
+        else:
+            pending.append(item)  # type: ignore[arg-type]
 
     def _commit(self, batch: list[_Work], max_hold: float | None) -> list[_Work]:
         """Run and commit `batch`, or its head when `max_hold` ran out; return the rest."""
