@@ -28,7 +28,7 @@ from .yamlsource import ConfigError
 
 log = structlog.get_logger("ticketgate.daemon")
 
-CHILD_NICENESS = 19
+CHILD_NICENESS = 10
 
 
 @dataclass(frozen=True)
