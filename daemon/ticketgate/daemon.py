@@ -202,9 +202,10 @@ class Daemon:
     async def run_pipeline_child(self, wake_fd: int, rules_fd: int, reader: RulesReader) -> None:
         """The child of `pipeline.process: separate`: worker, outbox and retry job, no listener.
 
-        Woken through `wake_fd` (end of file: the parent stops or is gone, so finish and
-        stop); new rules arrive on `rules_fd` (pipelineproc.py). SIGTERM stops at once;
-        SIGINT (a terminal's ^C) and SIGHUP are the parent's.
+        Woken through `wake_fd` (end of file: the parent stops or is gone, so finish what is
+        queued, up to 10 s, and stop); new rules arrive on `rules_fd` (pipelineproc.py).
+        SIGTERM (systemd signals the whole unit) does the same as end of file; SIGINT (a
+        terminal's ^C) and SIGHUP are the parent's.
         """
         self._stop = stop = asyncio.Event()
         loop = asyncio.get_running_loop()
