@@ -32,12 +32,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .lexicon import Lexicon
-from .segment import Block, blocks, clause_tokens, sentences
-from .text import MAX_TEXT, strip_subject, tokenize
+from .lexicon import BIT, TOPIC_BIT, Lexicon
+from .segment import Block, blocks, clauses_of, piece_tokens, sentences
+from .text import MAX_TEXT, Phrases, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
+
+# Word-list bits of the token masks (Lexicon.mask_of): a list is asked only where its bit is set.
+_JOINER = BIT["joiners"]
+_STRONG = BIT["transitions_strong"]
+_WEAK = BIT["transitions_weak"]
+_PREPOSITION = BIT["prepositions"]
+_DETERMINER = BIT["determiners"]
+_REQUEST = BIT["requests"]
+_PROBLEM = BIT["problems"]
+_STEP = BIT["steps"]
+_STATE = BIT["states"]
+_VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_CONSEQUENCE = BIT["consequences"]
+_ANAPHORA = BIT["anaphora"]
+_ALTERNATIVE = BIT["alternatives"]
+_PART = BIT["parts"]
+_CLOSING = BIT["closings"]
+
+
+def _union(masks: list[int]) -> int:
+    out = 0
+    for mask in masks:
+        out |= mask
+    return out
+
+
+def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
+    """The lists that make a verb, in the order the heuristics ask them, with their bits."""
+    return (
+        (_REQUEST, lexicon.requests),
+        (_PROBLEM, lexicon.problems),
+        (_STEP, lexicon.steps),
+        (_STATE, lexicon.states),
+    )
+
+
+def _find(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> list[tuple[int, int]]:
+    """words.find(tokens) as a list, trying only the positions whose mask has `bit`."""
+    out: list[tuple[int, int]] = []
+    after = 0
+    for i in [i for i, mask in enumerate(masks) if mask & bit]:
+        if i < after:
+            continue
+        n = words.match_at(tokens, i)
+        if n:
+            out.append((i, i + n))
+            after = i + n
+    return out
 
 
 @dataclass
@@ -62,25 +110,29 @@ def _strip_transition(
 ) -> tuple[list[str], str | None, str | None]:
     """Remove leading joiners and a transition; return (rest, strong phrase, weak phrase)."""
     strong = weak = None
+    mask_of = lexicon.mask_of
     changed = True
     while tokens and changed:
         changed = False
-        n = lexicon.joiners.match_at(tokens, 0)
+        mask = mask_of(tokens[0])
+        if not mask & (_JOINER | _STRONG | _WEAK):
+            break
+        n = lexicon.joiners.match_at(tokens, 0) if mask & _JOINER else 0
         if n:
             tokens, changed = tokens[n:], True
             continue
-        n = lexicon.transitions_strong.match_at(tokens, 0)
+        n = lexicon.transitions_strong.match_at(tokens, 0) if mask & _STRONG else 0
         if n:
             strong = strong or _phrase(tokens, 0, n)
             tokens, changed = tokens[n:], True
             continue
-        n = lexicon.transitions_weak.match_at(tokens, 0)
+        n = lexicon.transitions_weak.match_at(tokens, 0) if mask & _WEAK else 0
         if n:
             weak = weak or _phrase(tokens, 0, n)
             tokens, changed = tokens[n:], True
     if tokens and weak is None:
         for i in range(1, min(_WEAK_WINDOW, len(tokens))):
-            n = lexicon.transitions_weak.match_at(tokens, i)
+            n = lexicon.transitions_weak.match_at(tokens, i) if mask_of(tokens[i]) & _WEAK else 0
             if n:
                 # Taken out, so that "skulle också vilja" reads as the request "skulle vilja".
                 weak = _phrase(tokens, i, i + n)
@@ -89,18 +141,21 @@ def _strip_transition(
     return tokens, strong, weak
 
 
-def _starts_with_topic(tokens: list[str], lexicon: Lexicon) -> bool:
-    """True when the clause opens with a topic noun ("skrivaren ...", "the printer in ...")."""
+def _starts_with_topic(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
+    """True when the clause opens with a topic noun ("skrivaren ...", "the printer in ...").
+
+    `masks` are the tokens' masks (Lexicon.masks)."""
     i = 0
     while i < len(tokens) and i < 3:
-        n = lexicon.determiners.match_at(tokens, i)
+        n = lexicon.determiners.match_at(tokens, i) if masks[i] & _DETERMINER else 0
         if not n:
             break
         i += n
     if i >= len(tokens):
         return False
-    return bool(lexicon.parts.match_at(tokens, i)) or any(
-        t.words.match_at(tokens, i) for t in lexicon.topics
+    mask = masks[i]
+    return bool(mask & _PART and lexicon.parts.match_at(tokens, i)) or any(
+        t.words.match_at(tokens, i) for t in lexicon.topics_masked(mask)
     )
 
 
@@ -110,23 +165,27 @@ def _opens_detail(tokens: list[str], lexicon: Lexicon) -> bool:
     Not when a verb follows at once: then the word was a pronoun, as lower-case English "i"
     in "i need ..." (the Swedish preposition "i" is "in").
     """
+    if not tokens or not lexicon.mask_of(tokens[0]) & _PREPOSITION:
+        return False
     n = lexicon.prepositions.match_at(tokens, 0)
     if not n:
         return False
-    rest = tokens[n:]
-    return not any(
-        words.match_at(rest, 0)
-        for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
-    )
+    if n >= len(tokens):
+        return True  # nothing follows, so no verb does
+    mask = lexicon.mask_of(tokens[n])
+    return not any(mask & bit and words.match_at(tokens, n) for bit, words in _verbs(lexicon))
 
 
-def _in_phrase(tokens: list[str], at: int, lexicon: Lexicon) -> bool:
+def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -> bool:
     """True when tokens[at] stands in a prepositional phrase: a preposition at most three words
-    before it, and no verb between."""
+    before it, and no verb between. `masks` are the tokens' masks (Lexicon.masks)."""
     for q in range(max(0, at - 3), at):
-        if lexicon.prepositions.match_at(tokens, q) and not any(
-            words.contains(tokens[q + 1 : at])
-            for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
+        if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
+            continue
+        between = _union(masks[q + 1 : at])
+        if not between & _VERBS or not any(
+            between & bit and words.contains(tokens[q + 1 : at])
+            for bit, words in _verbs(lexicon)
         ):
             return True
     return False
@@ -142,28 +201,32 @@ class _Reader:
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
 
-    def topics(self, tokens: list[str]) -> set[str]:
+    def topics(self, tokens: list[str], masks: list[int], mask: int) -> set[str]:
         """The clause's topics, with part words ("skärmen", "the charger") given to a device.
 
         A topic named only inside a prepositional phrase ("installera SPSS på min dator") is
         where or with what, not the matter; it counts only when nothing else is named.
+        `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        candidates = lx.topics_in(tokens)
-        for topic in candidates:
-            for start, _ in topic.words.find(tokens):
-                (secondary if _in_phrase(tokens, start, lx) else primary).add(topic.name)
+        named: list[tuple[int, str]] = []
+        if mask >= TOPIC_BIT:
+            for k, topic in enumerate(lx.topics):
+                bit = TOPIC_BIT << k
+                if not mask & bit:
+                    continue
+                found = _find(topic.words, tokens, masks, bit)
+                for start, _ in found:
+                    in_phrase = _in_phrase(tokens, masks, start, lx)
+                    (secondary if in_phrase else primary).add(topic.name)
+                if found and topic.name in lx.devices:
+                    named.append((found[0][0], topic.name))
         topics = primary or secondary
-        named = [
-            (pos[0], t.name)
-            for t in candidates
-            if t.name in lx.devices and (pos := t.words.first(tokens)) is not None
-        ]
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
-        elif lx.parts.contains(tokens):
+        elif mask & _PART and lx.parts.contains(tokens):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
@@ -174,11 +237,16 @@ class _Reader:
     def read(self, text_blocks: list[Block]) -> list[_Unit]:
         for block in text_blocks:
             for sentence in sentences(block.text):
-                tokens = tokenize(sentence)
-                n = self.lexicon.closings.match_at(tokens, 0)
+                pieces = piece_tokens(sentence)
+                tokens = [t for piece in pieces for t in piece]  # the sentence's, tokenized once
+                n = (
+                    self.lexicon.closings.match_at(tokens, 0)
+                    if tokens and self.lexicon.mask_of(tokens[0]) & _CLOSING
+                    else 0
+                )
                 if n and len(tokens) - n <= 3:
                     continue  # "Thanks, Lee" at the end of a line
-                self.sentence(clause_tokens(sentence, self.lexicon), list_item=block.list_item)
+                self.sentence(clauses_of(pieces, self.lexicon), list_item=block.list_item)
         return self.units
 
     def sentence(self, clauses: list[list[str]], *, list_item: bool) -> None:
@@ -195,13 +263,15 @@ class _Reader:
                 strong_carry, weak_carry = strong, weak
                 continue
             strong_carry = weak_carry = None
-            topics = self.topics(tokens)
-            request = lx.requests.contains(tokens)
-            problem = lx.problems.contains(tokens)
-            step = lx.steps.contains(tokens) and not request
-            state = lx.states.contains(tokens)
+            masks = lx.masks(tokens)
+            mask = _union(masks)
+            topics = self.topics(tokens, masks, mask)
+            request = bool(mask & _REQUEST) and lx.requests.contains(tokens)
+            problem = bool(mask & _PROBLEM) and lx.problems.contains(tokens)
+            step = bool(mask & _STEP) and lx.steps.contains(tokens) and not request
+            state = bool(mask & _STATE) and lx.states.contains(tokens)
             verbless = not (request or problem or step or state)
-            opens_topic = _starts_with_topic(tokens, lx)
+            opens_topic = _starts_with_topic(tokens, masks, lx)
 
             # Clauses that add to the one before rather than open a matter: a modifier ("på
             # min dator", "men det hjälper inte"), a consequence ("och kommer därför inte in",
@@ -211,13 +281,17 @@ class _Reader:
             folds = (
                 _opens_detail(raw, lx)
                 or _opens_detail(tokens, lx)
-                or lx.consequences.contains(raw[:4])
-                or lx.consequences.contains(tokens[:3])
+                or (
+                    bool(_union(lx.masks(raw[:4])) & _CONSEQUENCE)
+                    and lx.consequences.contains(raw[:4])
+                )
+                or (bool(_union(masks[:3]) & _CONSEQUENCE) and lx.consequences.contains(tokens[:3]))
                 or (verbless and not topics)
-                or (verbless and lx.alternatives.contains(tokens))
+                or (verbless and bool(mask & _ALTERNATIVE) and lx.alternatives.contains(tokens))
                 or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
             )
-            if not strong and lx.anaphora.match_at(tokens, 0) and not opens_topic:
+            anaphora = bool(masks[0] & _ANAPHORA) and lx.anaphora.match_at(tokens, 0)
+            if not strong and anaphora and not opens_topic:
                 folds = True
                 target = current or (self.units[-1] if self.units else None)
             if target is not None and folds and not strong:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexicon import Lexicon
+from .lexicon import BIT, Lexicon
 from .text import normalise, tokenize
 
 # "- item", "* item", "• item", "1. item", "2) item", "(3) item", "a) item".
@@ -98,21 +98,43 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def clause_tokens(sentence: str, lexicon: Lexicon) -> list[list[str]]:
-    """Token lists of the clauses of a sentence: split at , ; : at joiners ("och", "and") and
-    before consequences ("så att", "so that")."""
+def piece_tokens(sentence: str) -> list[list[str]]:
+    """Token lists of a sentence's pieces between clause breaks (, ; : and dashes).
+
+    No token spans a break (a break holds whitespace), so together they are the sentence's
+    tokens, which lets a caller tokenize a sentence once for both uses.
+    """
+    return [tokenize(piece) for piece in _CLAUSE_BREAK_RE.split(sentence)]
+
+
+_JOINER = BIT["joiners"]
+_CONSEQUENCE = BIT["consequences"]
+
+
+def clauses_of(pieces: list[list[str]], lexicon: Lexicon) -> list[list[str]]:
+    """Token lists of the clauses in the pieces of a sentence (see piece_tokens): each piece is
+    split further at joiners ("och", "and") and before consequences ("så att", "so that")."""
     out: list[list[str]] = []
-    for piece in _CLAUSE_BREAK_RE.split(sentence):
-        tokens = tokenize(piece)
+    joiners, consequences = lexicon.joiners, lexicon.consequences
+    for tokens in pieces:
         start = 0
-        i = 1
-        while i < len(tokens):
-            n = lexicon.joiners.match_at(tokens, i) or lexicon.consequences.match_at(tokens, i)
+        after = 1  # where the next split may be; a match is not split again inside
+        # Only where a joiner or consequence can start (by the token masks) is it looked for.
+        for i, mask in enumerate(lexicon.masks(tokens)):
+            if i < after or not mask & (_JOINER | _CONSEQUENCE):
+                continue
+            n = (mask & _JOINER and joiners.match_at(tokens, i)) or (
+                mask & _CONSEQUENCE and consequences.match_at(tokens, i)
+            )
             if n:
                 out.append(tokens[start:i])
                 start = i
-                i += n
-            else:
-                i += 1
+                after = i + n
         out.append(tokens[start:])
     return [c for c in out if c]
+
+
+def clause_tokens(sentence: str, lexicon: Lexicon) -> list[list[str]]:
+    """Token lists of the clauses of a sentence: split at , ; : at joiners ("och", "and") and
+    before consequences ("så att", "so that")."""
+    return clauses_of(piece_tokens(sentence), lexicon)
