@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from email.utils import parseaddr
 
-from .lexicon import Lexicon
-from .text import MAX_TEXT, normalise, strip_subject, tokenize
+from .lexicon import BIT, Lexicon
+from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
+
+
+def _find(phrases: Phrases, bit: int, tokens: list[str], lexicon: Lexicon) -> list[tuple[int, int]]:
+    """phrases.find(tokens) as a list, trying only where the token masks have `bit`."""
+    masks = lexicon.masks(tokens)
+    return find_at(phrases, tokens, [i for i, mask in enumerate(masks) if mask & bit])
 
 
 def _cue_candidate(
@@ -38,14 +44,14 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
-    text = text[:MAX_TEXT]
-    tokens = [t.lower() for t in tokenize(text)]
-    for _, end in lexicon.username_cues.find(tokens):
+    plain = normalise(text[:MAX_TEXT])
+    tokens = lowered(tokens_of(plain))
+    for _, end in _find(lexicon.username_cues, BIT["username_cues"], tokens, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
             return found
     for pattern in lexicon.username_ids:
-        m = pattern.search(normalise(text))
+        m = pattern.search(plain)
         if m:
             return m.group(0).lower()
     return None
@@ -92,12 +98,16 @@ def private_address(
 def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
     plain = normalise(text[:MAX_TEXT])
+    return _computer_name(plain, tokens_of(plain), lexicon)
+
+
+def _computer_name(plain: str, tokens: list[str], lexicon: Lexicon) -> str | None:
+    """find_computer_name of a normalised, cut text whose tokens the caller has."""
     for pattern in lexicon.computer_names:
         m = pattern.search(plain)
         if m:
             return m.group(0)
-    tokens = tokenize(plain)
-    for _, end in lexicon.computer_name_cues.find(tokens):
+    for _, end in _find(lexicon.computer_name_cues, BIT["computer_name_cues"], tokens, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
         if found:
             return found
@@ -112,10 +122,12 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     quotes the mention: "mentions 'datorn' but names no computer".
     """
     text = strip_subject(subject) + "\n" + (new_text or "")
-    if find_computer_name(text, lexicon):
+    plain = normalise(text[:MAX_TEXT])
+    tokens = tokens_of(plain)  # shared by both steps: tokenize(text) each
+    if _computer_name(plain, tokens, lexicon):
         return None
-    tokens = [t.lower() for t in tokenize(text)]
-    for start, end in lexicon.computer_words.find(tokens):
+    tokens = lowered(tokens)
+    for start, end in _find(lexicon.computer_words, BIT["computer_words"], tokens, lexicon):
         before = tokens[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from .lexicon import BIT, TOPIC_BIT, Lexicon
 from .segment import Block, blocks, clauses_of, piece_tokens, sentences
-from .text import MAX_TEXT, Phrases, strip_subject, tokenize
+from .text import MAX_TEXT, Phrases, find_at, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -76,16 +76,17 @@ def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
 
 def _find(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> list[tuple[int, int]]:
     """words.find(tokens) as a list, trying only the positions whose mask has `bit`."""
-    out: list[tuple[int, int]] = []
-    after = 0
-    for i in [i for i, mask in enumerate(masks) if mask & bit]:
-        if i < after:
-            continue
-        n = words.match_at(tokens, i)
-        if n:
-            out.append((i, i + n))
-            after = i + n
-    return out
+    return find_at(words, tokens, [i for i, mask in enumerate(masks) if mask & bit])
+
+
+def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> bool:
+    """words.contains(tokens), trying only the positions whose mask has `bit`: some entry
+    matches somewhere exactly when the left-to-right scan of find() meets a match."""
+    match_at = words.match_at
+    for i in [i for i, mask in enumerate(masks) if mask & bit]:  # noqa: SIM110 (faster)
+        if match_at(tokens, i):
+            return True
+    return False
 
 
 @dataclass
@@ -106,39 +107,41 @@ def _phrase(tokens: list[str], start: int, end: int) -> str:
 
 
 def _strip_transition(
-    tokens: list[str], lexicon: Lexicon
-) -> tuple[list[str], str | None, str | None]:
-    """Remove leading joiners and a transition; return (rest, strong phrase, weak phrase)."""
+    tokens: list[str], masks: list[int], lexicon: Lexicon
+) -> tuple[list[str], list[int], str | None, str | None]:
+    """Remove leading joiners and a transition; return (rest, its masks, strong phrase, weak
+    phrase). `masks` are the tokens' masks (Lexicon.masks); the rest is `tokens` itself when
+    nothing was removed."""
     strong = weak = None
-    mask_of = lexicon.mask_of
     changed = True
     while tokens and changed:
         changed = False
-        mask = mask_of(tokens[0])
+        mask = masks[0]
         if not mask & (_JOINER | _STRONG | _WEAK):
             break
         n = lexicon.joiners.match_at(tokens, 0) if mask & _JOINER else 0
         if n:
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
             continue
         n = lexicon.transitions_strong.match_at(tokens, 0) if mask & _STRONG else 0
         if n:
             strong = strong or _phrase(tokens, 0, n)
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
             continue
         n = lexicon.transitions_weak.match_at(tokens, 0) if mask & _WEAK else 0
         if n:
             weak = weak or _phrase(tokens, 0, n)
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
     if tokens and weak is None:
         for i in range(1, min(_WEAK_WINDOW, len(tokens))):
-            n = lexicon.transitions_weak.match_at(tokens, i) if mask_of(tokens[i]) & _WEAK else 0
+            n = lexicon.transitions_weak.match_at(tokens, i) if masks[i] & _WEAK else 0
             if n:
                 # Taken out, so that "skulle också vilja" reads as the request "skulle vilja".
                 weak = _phrase(tokens, i, i + n)
                 tokens = tokens[:i] + tokens[i + n :]
+                masks = masks[:i] + masks[i + n :]
                 break
-    return tokens, strong, weak
+    return tokens, masks, strong, weak
 
 
 def _starts_with_topic(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
@@ -159,20 +162,20 @@ def _starts_with_topic(tokens: list[str], masks: list[int], lexicon: Lexicon) ->
     )
 
 
-def _opens_detail(tokens: list[str], lexicon: Lexicon) -> bool:
+def _opens_detail(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
     """True when the clause opens with a preposition or the like ("på min dator", "men ...").
 
     Not when a verb follows at once: then the word was a pronoun, as lower-case English "i"
     in "i need ..." (the Swedish preposition "i" is "in").
     """
-    if not tokens or not lexicon.mask_of(tokens[0]) & _PREPOSITION:
+    if not tokens or not masks[0] & _PREPOSITION:
         return False
     n = lexicon.prepositions.match_at(tokens, 0)
     if not n:
         return False
     if n >= len(tokens):
         return True  # nothing follows, so no verb does
-    mask = lexicon.mask_of(tokens[n])
+    mask = masks[n]
     return not any(mask & bit and words.match_at(tokens, n) for bit, words in _verbs(lexicon))
 
 
@@ -182,10 +185,9 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
     for q in range(max(0, at - 3), at):
         if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
             continue
-        between = _union(masks[q + 1 : at])
-        if not between & _VERBS or not any(
-            between & bit and words.contains(tokens[q + 1 : at])
-            for bit, words in _verbs(lexicon)
+        between = masks[q + 1 : at]
+        if not _union(between) & _VERBS or not any(
+            _contains(words, tokens[q + 1 : at], between, bit) for bit, words in _verbs(lexicon)
         ):
             return True
     return False
@@ -212,21 +214,22 @@ class _Reader:
         primary: set[str] = set()
         secondary: set[str] = set()
         named: list[tuple[int, str]] = []
-        if mask >= TOPIC_BIT:
-            for k, topic in enumerate(lx.topics):
-                bit = TOPIC_BIT << k
-                if not mask & bit:
-                    continue
-                found = _find(topic.words, tokens, masks, bit)
-                for start, _ in found:
-                    in_phrase = _in_phrase(tokens, masks, start, lx)
-                    (secondary if in_phrase else primary).add(topic.name)
-                if found and topic.name in lx.devices:
-                    named.append((found[0][0], topic.name))
+        rest = mask // TOPIC_BIT  # the topic bits, topic 0 lowest
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            k = low.bit_length() - 1
+            topic, bit = lx.topics[k], TOPIC_BIT << k
+            found = _find(topic.words, tokens, masks, bit)
+            for start, _ in found:
+                in_phrase = _in_phrase(tokens, masks, start, lx)
+                (secondary if in_phrase else primary).add(topic.name)
+            if found and topic.name in lx.devices:
+                named.append((found[0][0], topic.name))
         topics = primary or secondary
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
-        elif mask & _PART and lx.parts.contains(tokens):
+        elif mask & _PART and _contains(lx.parts, tokens, masks, _PART):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
@@ -239,58 +242,89 @@ class _Reader:
             for sentence in sentences(block.text):
                 pieces = piece_tokens(sentence)
                 tokens = [t for piece in pieces for t in piece]  # the sentence's, tokenized once
+                masks = self.lexicon.masks(tokens)
                 n = (
                     self.lexicon.closings.match_at(tokens, 0)
-                    if tokens and self.lexicon.mask_of(tokens[0]) & _CLOSING
+                    if masks and masks[0] & _CLOSING
                     else 0
                 )
                 if n and len(tokens) - n <= 3:
                     continue  # "Thanks, Lee" at the end of a line
-                self.sentence(clauses_of(pieces, self.lexicon), list_item=block.list_item)
+                clauses = clauses_of(pieces, self.lexicon)
+                # The clauses cut the sentence's tokens in order, so their masks are slices.
+                clause_masks: list[list[int]] = []
+                at = 0
+                for clause in clauses:
+                    clause_masks.append(masks[at : at + len(clause)])
+                    at += len(clause)
+                self.sentence(clauses, list_item=block.list_item, masks=clause_masks)
         return self.units
 
-    def sentence(self, clauses: list[list[str]], *, list_item: bool) -> None:
-        """Class the clauses of one sentence, appending units."""
+    def sentence(
+        self,
+        clauses: list[list[str]],
+        *,
+        list_item: bool,
+        masks: list[list[int]] | None = None,
+    ) -> None:
+        """Class the clauses of one sentence, appending units. `masks` are each clause's
+        token masks (Lexicon.masks), when the caller has them."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
-        for raw in clauses:
-            tokens, strong, weak = _strip_transition(raw, lx)
+        if masks is None:
+            masks = [lx.masks(raw) for raw in clauses]
+        for raw, raw_masks in zip(clauses, masks, strict=True):
+            tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
                 # "Also," / "Another thing:" alone: it applies to the next clause.
                 strong_carry, weak_carry = strong, weak
                 continue
             strong_carry = weak_carry = None
-            masks = lx.masks(tokens)
-            mask = _union(masks)
-            topics = self.topics(tokens, masks, mask)
-            request = bool(mask & _REQUEST) and lx.requests.contains(tokens)
-            problem = bool(mask & _PROBLEM) and lx.problems.contains(tokens)
-            step = bool(mask & _STEP) and lx.steps.contains(tokens) and not request
-            state = bool(mask & _STATE) and lx.states.contains(tokens)
+            mask = _union(token_masks)
+            topics = self.topics(tokens, token_masks, mask)
+            request = bool(mask & _REQUEST) and _contains(
+                lx.requests, tokens, token_masks, _REQUEST
+            )
+            problem = bool(mask & _PROBLEM) and _contains(
+                lx.problems, tokens, token_masks, _PROBLEM
+            )
+            step = (
+                bool(mask & _STEP)
+                and _contains(lx.steps, tokens, token_masks, _STEP)
+                and not request
+            )
+            state = bool(mask & _STATE) and _contains(lx.states, tokens, token_masks, _STATE)
             verbless = not (request or problem or step or state)
-            opens_topic = _starts_with_topic(tokens, masks, lx)
+            opens_topic = _starts_with_topic(tokens, token_masks, lx)
 
             # Clauses that add to the one before rather than open a matter: a modifier ("på
             # min dator", "men det hjälper inte"), a consequence ("och kommer därför inte in",
             # "sedan dess"), alternatives ("Canvas eller VPN"), a clause about "it" ("den säger
             # att ...", even across sentences), a verbless tail.
             target = current
+            # When nothing was stripped (tokens is raw), a test of tokens repeats one of raw:
+            # a consequence among the first three tokens is one among the first four.
+            same = tokens is raw
             folds = (
-                _opens_detail(raw, lx)
-                or _opens_detail(tokens, lx)
+                _opens_detail(raw, raw_masks, lx)
+                or (not same and _opens_detail(tokens, token_masks, lx))
+                or _contains(lx.consequences, raw[:4], raw_masks[:4], _CONSEQUENCE)
                 or (
-                    bool(_union(lx.masks(raw[:4])) & _CONSEQUENCE)
-                    and lx.consequences.contains(raw[:4])
+                    not same
+                    and _contains(lx.consequences, tokens[:3], token_masks[:3], _CONSEQUENCE)
                 )
-                or (bool(_union(masks[:3]) & _CONSEQUENCE) and lx.consequences.contains(tokens[:3]))
                 or (verbless and not topics)
-                or (verbless and bool(mask & _ALTERNATIVE) and lx.alternatives.contains(tokens))
+                or (
+                    verbless
+                    and bool(mask & _ALTERNATIVE)
+                    and _contains(lx.alternatives, tokens, token_masks, _ALTERNATIVE)
+                )
                 or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
             )
-            anaphora = bool(masks[0] & _ANAPHORA) and lx.anaphora.match_at(tokens, 0)
+            anaphora = bool(token_masks[0] & _ANAPHORA) and lx.anaphora.match_at(tokens, 0)
             if not strong and anaphora and not opens_topic:
                 folds = True
                 target = current or (self.units[-1] if self.units else None)
