@@ -46,9 +46,11 @@ WORD_LISTS: tuple[str, ...] = (
     "indefinites",
 )
 
-# Bit of each word list in a token's mask (see Lexicon.mask); topic k has bit TOPIC_BIT << k.
+# Bit of each word list in a token's mask (see Lexicon.mask_of); `bit << SURE` is set as well
+# when the token is a one-word entry of that list; topic k has bit TOPIC_BIT << k.
 BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(WORD_LISTS)}
-TOPIC_BIT = 1 << len(WORD_LISTS)
+SURE = len(WORD_LISTS)
+TOPIC_BIT = 1 << (2 * len(WORD_LISTS))
 
 _THRESHOLDS: dict[str, int] = {
     "vague_min_content_words": 1,
@@ -116,15 +118,19 @@ class Lexicon:
     )
 
     def mask_of(self, token: str) -> int:
-        """Which lists an entry may start at `token`: bit BIT[name] for a word list, bit
-        TOPIC_BIT << k for topics[k]. A clear bit means that list cannot match there, so the
-        heuristics test one memoised integer instead of asking each list in turn."""
+        """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
+        BIT[name] << SURE when the token is a one-word entry of it, so that a match is certain
+        there), bit TOPIC_BIT << k for topics[k]. A clear bit means that list cannot match
+        there, so the heuristics test one memoised integer instead of asking each list."""
         mask = self._masks.get(token)
         if mask is None:
             mask = 0
             for name, bit in BIT.items():
-                if getattr(self, name).can_start(token):
+                can, word = getattr(self, name).start_kind(token)
+                if can:
                     mask |= bit
+                if word:
+                    mask |= bit << SURE
             for k, topic in enumerate(self.topics):
                 if topic.words.can_start(token):
                     mask |= TOPIC_BIT << k
@@ -143,7 +149,7 @@ class Lexicon:
 
     def topics_masked(self, mask: int) -> list[Topic]:
         """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""
-        bits = mask >> len(WORD_LISTS)
+        bits = mask // TOPIC_BIT
         return [t for k, t in enumerate(self.topics) if bits >> k & 1]
 
     def topics_in(self, tokens: list[str]) -> list[Topic]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .lexicon import BIT, TOPIC_BIT, Lexicon
+from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
 from .segment import Block, blocks, clauses_of, piece_tokens, sentences
 from .text import MAX_TEXT, Phrases, find_at, strip_subject, tokenize
 
@@ -77,6 +77,14 @@ def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
 def _find(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> list[tuple[int, int]]:
     """words.find(tokens) as a list, trying only the positions whose mask has `bit`."""
     return find_at(words, tokens, [i for i, mask in enumerate(masks) if mask & bit])
+
+
+def _has(words: Phrases, tokens: list[str], masks: list[int], mask: int, bit: int) -> bool:
+    """words.contains(tokens) where `mask` is the union of the tokens' `masks`: certain when a
+    token is a one-word entry, impossible when no token can start one."""
+    if mask & (bit << SURE):
+        return True
+    return bool(mask & bit) and _contains(words, tokens, masks, bit)
 
 
 def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> bool:
@@ -186,8 +194,10 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
         if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
             continue
         between = masks[q + 1 : at]
-        if not _union(between) & _VERBS or not any(
-            _contains(words, tokens[q + 1 : at], between, bit) for bit, words in _verbs(lexicon)
+        union = _union(between)
+        if not union & _VERBS or not any(
+            _has(words, tokens[q + 1 : at], between, union, bit)
+            for bit, words in _verbs(lexicon)
         ):
             return True
     return False
@@ -229,7 +239,7 @@ class _Reader:
         topics = primary or secondary
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
-        elif mask & _PART and _contains(lx.parts, tokens, masks, _PART):
+        elif _has(lx.parts, tokens, masks, mask, _PART):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
@@ -285,18 +295,10 @@ class _Reader:
             strong_carry = weak_carry = None
             mask = _union(token_masks)
             topics = self.topics(tokens, token_masks, mask)
-            request = bool(mask & _REQUEST) and _contains(
-                lx.requests, tokens, token_masks, _REQUEST
-            )
-            problem = bool(mask & _PROBLEM) and _contains(
-                lx.problems, tokens, token_masks, _PROBLEM
-            )
-            step = (
-                bool(mask & _STEP)
-                and _contains(lx.steps, tokens, token_masks, _STEP)
-                and not request
-            )
-            state = bool(mask & _STATE) and _contains(lx.states, tokens, token_masks, _STATE)
+            request = _has(lx.requests, tokens, token_masks, mask, _REQUEST)
+            problem = _has(lx.problems, tokens, token_masks, mask, _PROBLEM)
+            step = _has(lx.steps, tokens, token_masks, mask, _STEP) and not request
+            state = _has(lx.states, tokens, token_masks, mask, _STATE)
             verbless = not (request or problem or step or state)
             opens_topic = _starts_with_topic(tokens, token_masks, lx)
 
@@ -318,9 +320,7 @@ class _Reader:
                 )
                 or (verbless and not topics)
                 or (
-                    verbless
-                    and bool(mask & _ALTERNATIVE)
-                    and _contains(lx.alternatives, tokens, token_masks, _ALTERNATIVE)
+                    verbless and _has(lx.alternatives, tokens, token_masks, mask, _ALTERNATIVE)
                 )
                 or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
             )

@@ -243,6 +243,11 @@ class Phrases:
         """True when any entry occurs in `tokens`."""
         return self.first(tokens) is not None
 
+    def start_kind(self, token: str) -> tuple[bool, bool]:
+        """(can_start(token), whether the token is a one-word entry), from the memo."""
+        start = self._start(token)
+        return start is not _NO_START, start[1]
+
     def can_start(self, token: str) -> bool:
         """True when some entry may match at `token` (a one-word entry, or a phrase whose
         first word it is); False means no match can start there."""
