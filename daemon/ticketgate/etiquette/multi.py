@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
-from .segment import Block, blocks, clauses_of, piece_tokens, sentences
+from .segment import Block, blocks, plain_piece_tokens, sentences, split_clauses
 from .text import MAX_TEXT, Phrases, find_at, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
@@ -248,9 +248,10 @@ class _Reader:
         return topics
 
     def read(self, text_blocks: list[Block]) -> list[_Unit]:
+        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject())."""
         for block in text_blocks:
             for sentence in sentences(block.text):
-                pieces = piece_tokens(sentence)
+                pieces = plain_piece_tokens(sentence)
                 tokens = [t for piece in pieces for t in piece]  # the sentence's, tokenized once
                 masks = self.lexicon.masks(tokens)
                 n = (
@@ -260,14 +261,12 @@ class _Reader:
                 )
                 if n and len(tokens) - n <= 3:
                     continue  # "Thanks, Lee" at the end of a line
-                clauses = clauses_of(pieces, self.lexicon)
-                # The clauses cut the sentence's tokens in order, so their masks are slices.
-                clause_masks: list[list[int]] = []
-                at = 0
-                for clause in clauses:
-                    clause_masks.append(masks[at : at + len(clause)])
-                    at += len(clause)
-                self.sentence(clauses, list_item=block.list_item, masks=clause_masks)
+                split = split_clauses(pieces, masks, self.lexicon)
+                self.sentence(
+                    [tokens for tokens, _ in split],
+                    list_item=block.list_item,
+                    masks=[clause_masks for _, clause_masks in split],
+                )
         return self.units
 
     def sentence(

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from .lexicon import BIT, Lexicon
-from .text import normalise, tokenize
+from .text import TOKEN_PATTERN, normalise, tokenize, without_colon_endings
 
 # "- item", "* item", "• item", "1. item", "2) item", "(3) item", "a) item".
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))\s+(?P<rest>\S.*)$")
@@ -107,31 +107,66 @@ def piece_tokens(sentence: str) -> list[list[str]]:
     return [tokenize(piece) for piece in _CLAUSE_BREAK_RE.split(sentence)]
 
 
+# A token (group 1, as in tokenize) or a clause break (no group): one scan finds both.
+_TOKEN_OR_BREAK_RE = re.compile(f"({TOKEN_PATTERN})|{_CLAUSE_BREAK_RE.pattern}")
+
+
+def plain_piece_tokens(sentence: str) -> list[list[str]]:
+    """piece_tokens(sentence) for a sentence that normalise() leaves unchanged (as every line of
+    blocks() is), found in one scan: a break cannot start inside a token nor a token inside a
+    break, so the scan meets the breaks that splitting does."""
+    found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
+    if ":" in sentence:
+        found = without_colon_endings(found)
+    if "" not in found:
+        return [found]
+    pieces: list[list[str]] = [[]]
+    for token in found:
+        if token:
+            pieces[-1].append(token)
+        else:
+            pieces.append([])
+    return pieces
+
+
 _JOINER = BIT["joiners"]
 _CONSEQUENCE = BIT["consequences"]
+
+
+def split_clauses(
+    pieces: list[list[str]], masks: list[int], lexicon: Lexicon
+) -> list[tuple[list[str], list[int]]]:
+    """clauses_of(pieces) with each clause's token masks, given `masks`, the masks of all the
+    pieces' tokens in order (Lexicon.masks)."""
+    out: list[tuple[list[str], list[int]]] = []
+    joiners, consequences = lexicon.joiners, lexicon.consequences
+    at = 0
+    for tokens in pieces:
+        piece_masks = masks[at : at + len(tokens)]
+        at += len(tokens)
+        start = 0
+        after = 1  # where the next split may be; a match is not split again inside
+        # Only where a joiner or consequence can start (by the token masks) is it looked for.
+        for i in [i for i, mask in enumerate(piece_masks) if mask & (_JOINER | _CONSEQUENCE)]:
+            if i < after:
+                continue
+            mask = piece_masks[i]
+            n = (mask & _JOINER and joiners.match_at(tokens, i)) or (
+                mask & _CONSEQUENCE and consequences.match_at(tokens, i)
+            )
+            if n:
+                out.append((tokens[start:i], piece_masks[start:i]))
+                start = i
+                after = i + n
+        out.append((tokens[start:], piece_masks[start:]))
+    return [c for c in out if c[0]]
 
 
 def clauses_of(pieces: list[list[str]], lexicon: Lexicon) -> list[list[str]]:
     """Token lists of the clauses in the pieces of a sentence (see piece_tokens): each piece is
     split further at joiners ("och", "and") and before consequences ("så att", "so that")."""
-    out: list[list[str]] = []
-    joiners, consequences = lexicon.joiners, lexicon.consequences
-    for tokens in pieces:
-        start = 0
-        after = 1  # where the next split may be; a match is not split again inside
-        # Only where a joiner or consequence can start (by the token masks) is it looked for.
-        for i, mask in enumerate(lexicon.masks(tokens)):
-            if i < after or not mask & (_JOINER | _CONSEQUENCE):
-                continue
-            n = (mask & _JOINER and joiners.match_at(tokens, i)) or (
-                mask & _CONSEQUENCE and consequences.match_at(tokens, i)
-            )
-            if n:
-                out.append(tokens[start:i])
-                start = i
-                after = i + n
-        out.append(tokens[start:])
-    return [c for c in out if c]
+    masks = lexicon.masks([t for piece in pieces for t in piece])
+    return [tokens for tokens, _ in split_clauses(pieces, masks, lexicon)]
 
 
 def clause_tokens(sentence: str, lexicon: Lexicon) -> list[list[str]]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
-_TOKEN_RE = re.compile(r"\w+(?:['\-:.]\w+)*")
+TOKEN_PATTERN = r"\w+(?:['\-:.]\w+)*"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 # The same for lexicon entries, which may also use '*' as a wildcard.
 _ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
 _WILDCARD = r"[\w'\-:.]*"
@@ -50,8 +51,11 @@ def tokenize(text: str) -> list[str]:
 def tokens_of(plain: str) -> list[str]:
     """tokenize() of a text that is already normalised and cut to MAX_TEXT."""
     found: list[str] = _TOKEN_RE.findall(plain)
-    if ":" not in plain:
-        return found
+    return without_colon_endings(found) if ":" in plain else found
+
+
+def without_colon_endings(found: list[str]) -> list[str]:
+    """Tokens as found by the token pattern, with Swedish colon endings dropped."""
     # Only a token with a colon can carry a colon ending; the rest are kept as they are.
     return [_COLON_ENDING_RE.sub(r"\1", t) if ":" in t else t for t in found]
 
