@@ -12,6 +12,23 @@ from email.utils import parseaddr
 from .lexicon import BIT, Lexicon
 from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
 
+# The last text whose tokens were read here: (normalised text, tokens, tokens lower-cased).
+# private_address reads a mail's new text and missing_computer_name then reads the subject and
+# the same new text, so the second takes the new text's tokens from here. Never mutated.
+_last: tuple[str, list[str], list[str]] = ("", [], [])
+
+
+def _tokens(plain: str) -> tuple[list[str], list[str]]:
+    """tokens_of(plain) and the same lower-cased; the caller must not change the lists."""
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile
+    if plain == last[0] and plain:
+        return last[1], last[2]
+    tokens = tokens_of(plain)
+    low = lowered(tokens)
+    _last = (plain, tokens, low)
+    return tokens, low
+
 
 def _find(phrases: Phrases, bit: int, tokens: list[str], lexicon: Lexicon) -> list[tuple[int, int]]:
     """phrases.find(tokens) as a list, trying only where the token masks have `bit`."""
@@ -45,7 +62,7 @@ def _cue_candidate(
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
     plain = normalise(text[:MAX_TEXT])
-    tokens = lowered(tokens_of(plain))
+    tokens = _tokens(plain)[1]
     for _, end in _find(lexicon.username_cues, BIT["username_cues"], tokens, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
@@ -121,12 +138,22 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     not introduced by an indefinite ("en ny dator", "a new laptop" need no name). The reason
     quotes the mention: "mentions 'datorn' but names no computer".
     """
-    text = strip_subject(subject) + "\n" + (new_text or "")
+    head = strip_subject(subject)
+    text = head + "\n" + (new_text or "")
     plain = normalise(text[:MAX_TEXT])
-    tokens = tokens_of(plain)  # shared by both steps: tokenize(text) each
+    if len(text) <= MAX_TEXT:
+        # Nothing cut, and no token spans the newline: the tokens are the subject's and then
+        # the new text's, which private_address has usually just read.
+        body, body_lowered = _tokens(normalise(new_text or ""))
+        head_tokens = tokens_of(head)  # strip_subject() normalises
+        tokens = head_tokens + body
+        lower = lowered(head_tokens) + body_lowered
+    else:
+        tokens = tokens_of(plain)
+        lower = lowered(tokens)
     if _computer_name(plain, tokens, lexicon):
         return None
-    tokens = lowered(tokens)
+    tokens = lower
     for start, end in _find(lexicon.computer_words, BIT["computer_words"], tokens, lexicon):
         before = tokens[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
 from .segment import Block, blocks, plain_piece_tokens, sentences, split_clauses
-from .text import MAX_TEXT, Phrases, find_at, strip_subject, tokenize
+from .text import MAX_TEXT, Phrases, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -72,11 +72,6 @@ def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
         (_STEP, lexicon.steps),
         (_STATE, lexicon.states),
     )
-
-
-def _find(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> list[tuple[int, int]]:
-    """words.find(tokens) as a list, trying only the positions whose mask has `bit`."""
-    return find_at(words, tokens, [i for i, mask in enumerate(masks) if mask & bit])
 
 
 def _has(words: Phrases, tokens: list[str], masks: list[int], mask: int, bit: int) -> bool:
@@ -165,9 +160,15 @@ def _starts_with_topic(tokens: list[str], masks: list[int], lexicon: Lexicon) ->
     if i >= len(tokens):
         return False
     mask = masks[i]
-    return bool(mask & _PART and lexicon.parts.match_at(tokens, i)) or any(
-        t.words.match_at(tokens, i) for t in lexicon.topics_masked(mask)
-    )
+    if mask & _PART and lexicon.parts.match_at(tokens, i):
+        return True
+    rest = mask // TOPIC_BIT  # the topics that can start here, topic 0 lowest
+    while rest:
+        low = rest & -rest
+        rest ^= low
+        if lexicon.topics[low.bit_length() - 1].words.match_at(tokens, i):
+            return True
+    return False
 
 
 def _opens_detail(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
@@ -223,19 +224,28 @@ class _Reader:
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        named: list[tuple[int, str]] = []
-        rest = mask // TOPIC_BIT  # the topic bits, topic 0 lowest
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            k = low.bit_length() - 1
-            topic, bit = lx.topics[k], TOPIC_BIT << k
-            found = _find(topic.words, tokens, masks, bit)
-            for start, _ in found:
-                in_phrase = _in_phrase(tokens, masks, start, lx)
-                (secondary if in_phrase else primary).add(topic.name)
-            if found and topic.name in lx.devices:
-                named.append((found[0][0], topic.name))
+        named: list[tuple[int, str]] = []  # (first position, name) of each device named
+        if mask >= TOPIC_BIT:
+            # One left-to-right pass for all topics: each topic's matches are those of its
+            # find() (after[k]: where topic k may match next; 0 until its first match).
+            after = [0] * len(lx.topics)
+            for i in [i for i, m in enumerate(masks) if m >= TOPIC_BIT]:
+                rest = masks[i] // TOPIC_BIT  # the topics that can start here, topic 0 lowest
+                while rest:
+                    low = rest & -rest
+                    rest ^= low
+                    k = low.bit_length() - 1
+                    if i < after[k]:
+                        continue
+                    topic = lx.topics[k]
+                    n = topic.words.match_at(tokens, i)
+                    if not n:
+                        continue
+                    if not after[k] and topic.name in lx.devices:
+                        named.append((i, topic.name))
+                    after[k] = i + n
+                    in_phrase = _in_phrase(tokens, masks, i, lx)
+                    (secondary if in_phrase else primary).add(topic.name)
         topics = primary or secondary
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
