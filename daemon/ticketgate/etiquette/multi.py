@@ -244,7 +244,7 @@ class _Reader:
                     if not after[k] and topic.name in lx.devices:
                         named.append((i, topic.name))
                     after[k] = i + n
-                    in_phrase = _in_phrase(tokens, masks, i, lx)
+                    in_phrase = bool(mask & _PREPOSITION) and _in_phrase(tokens, masks, i, lx)
                     (secondary if in_phrase else primary).add(topic.name)
         topics = primary or secondary
         if named:

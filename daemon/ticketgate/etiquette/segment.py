@@ -17,6 +17,8 @@ _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))
 # Sentence ends: . ! ? ; followed by space. A full stop after an abbreviation ("t.ex.", "e.g.",
 # "kl.", a single letter) does not end a sentence.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\s*;\s*")
+# The same without the ';' branch, which cannot match in a text without ';' (and is slow).
+_FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+")
 _ABBREVIATION_RE = re.compile(
     r"(?:^|\s)(?:\w\.(?:\w\.)*\w?|\w|ca|kl|nr|jfr|resp|etc|vs|st|mm|osv|ev|tel|ang|dvs|bl|inkl|"
     r"exkl|fr|tom|ex|mr|mrs|ms|dr|prof|no|approx|dept)\.$",
@@ -87,7 +89,7 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
     out: list[str] = []
-    for piece in _SENTENCE_END_RE.split(text):
+    for piece in (_SENTENCE_END_RE if ";" in text else _FULL_STOP_RE).split(text):
         piece = piece.strip()
         if not piece:
             continue
@@ -109,13 +111,18 @@ def piece_tokens(sentence: str) -> list[list[str]]:
 
 # A token (group 1, as in tokenize) or a clause break (no group): one scan finds both.
 _TOKEN_OR_BREAK_RE = re.compile(f"({TOKEN_PATTERN})|{_CLAUSE_BREAK_RE.pattern}")
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+_BREAK_MARKS = ",;:–—-"  # every clause break holds one of these
 
 
 def plain_piece_tokens(sentence: str) -> list[list[str]]:
     """piece_tokens(sentence) for a sentence that normalise() leaves unchanged (as every line of
     blocks() is), found in one scan: a break cannot start inside a token nor a token inside a
     break, so the scan meets the breaks that splitting does."""
-    found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
+    if any(mark in sentence for mark in _BREAK_MARKS):
+        found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
+    else:
+        found = _TOKEN_RE.findall(sentence)  # no break can match: the plain scan is faster
     if ":" in sentence:
         found = without_colon_endings(found)
     if "" not in found:
