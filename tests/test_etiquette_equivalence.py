@@ -31,8 +31,8 @@ import pytest
 
 from conftest import CORPORA, DATASETS
 from ticketgate import etiquette
-from ticketgate.etiquette import Lexicon, default_lexicon
-from ticketgate.etiquette.text import MAX_TEXT
+from ticketgate.etiquette import Lexicon, default_lexicon, text
+from ticketgate.etiquette.text import MAX_TEXT, tokenize
 from ticketgate.mail import parse
 from ticketgate.pipeline.code import code_pattern
 
@@ -248,6 +248,19 @@ def test_outputs_match_golden(group: str, golden: dict[str, Any]) -> None:
             differ.append(f"{name}: {', '.join(which)}")
     assert not changed_input, f"{group}: inputs changed (parse() or data?): {changed_input[:10]}"
     assert not differ, f"{group}: {len(differ)} cases differ: {differ[:10]}"
+
+
+def test_lowered_is_lower_of_each_token() -> None:
+    """text.lowered (one lower() over the joined tokens) equals lower() of each token alone,
+    also where case mapping looks at neighbours (Greek final sigma) or changes lengths."""
+    rng = random.Random(3)
+    alphabet = "aZåÅΣσςΑΩİıßẞʰ\u0301ǅǈ1_Σ'-:."
+    found = [t for t in (
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 6))) for _ in range(5000)
+    ) for t in tokenize(t)]
+    for start in range(0, len(found), 7):
+        chunk = found[start : start + 7]
+        assert text.lowered(chunk) == [t.lower() for t in chunk]
 
 
 def test_memos_do_not_change_outputs() -> None:
