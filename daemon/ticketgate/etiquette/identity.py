@@ -7,33 +7,54 @@ needs at least the username. A mail about a specific computer needs that compute
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
+from typing import NamedTuple
 
 from .lexicon import BIT, Lexicon
 from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
 
-# The last text whose tokens were read here: (normalised text, tokens, tokens lower-cased).
-# private_address reads a mail's new text and missing_computer_name then reads the subject and
-# the same new text, so the second takes the new text's tokens from here. Never mutated.
-_last: tuple[str, list[str], list[str]] = ("", [], [])
+
+class _Tokens(NamedTuple):
+    """The tokens of a text, as written and lower-cased, and the sets of each."""
+
+    tokens: list[str]
+    lowered: list[str]
+    distinct: frozenset[str]
+    distinct_lowered: frozenset[str]
 
 
-def _tokens(plain: str) -> tuple[list[str], list[str]]:
-    """tokens_of(plain) and the same lower-cased; the caller must not change the lists."""
+def _read(tokens: list[str]) -> _Tokens:
+    low = lowered(tokens)
+    return _Tokens(tokens, low, frozenset(tokens), frozenset(low))
+
+
+# The last text whose tokens were read here, and them. private_address reads a mail's new text
+# and missing_computer_name then reads the subject and the same new text, so the second takes
+# the new text's tokens from here. Never mutated.
+_last: tuple[str, _Tokens] = ("", _read([]))
+
+
+def _tokens(plain: str) -> _Tokens:
+    """_read(tokens_of(plain)), from _last when it holds `plain`."""
     global _last
     last = _last  # one read: another thread may replace it meanwhile
     if plain == last[0] and plain:
-        return last[1], last[2]
-    tokens = tokens_of(plain)
-    low = lowered(tokens)
-    _last = (plain, tokens, low)
-    return tokens, low
+        return last[1]
+    found = _read(tokens_of(plain))
+    _last = (plain, found)
+    return found
 
 
-def _find(phrases: Phrases, bit: int, tokens: list[str], lexicon: Lexicon) -> list[tuple[int, int]]:
-    """phrases.find(tokens) as a list, trying only where the token masks have `bit`."""
-    masks = lexicon.masks(tokens)
-    return find_at(phrases, tokens, [i for i, mask in enumerate(masks) if mask & bit])
+def _find(
+    phrases: Phrases, bit: int, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+) -> list[tuple[int, int]]:
+    """phrases.find(tokens) as a list, trying only the tokens (of their set `distinct`) whose
+    masks have `bit`: asking each distinct token once is cheaper than each position."""
+    starts = lexicon.starting(distinct, bit)
+    if not starts:
+        return []
+    return find_at(phrases, tokens, [i for i, t in enumerate(tokens) if t in starts])
 
 
 def _cue_candidate(
@@ -62,8 +83,10 @@ def _cue_candidate(
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
     plain = normalise(text[:MAX_TEXT])
-    tokens = _tokens(plain)[1]
-    for _, end in _find(lexicon.username_cues, BIT["username_cues"], tokens, lexicon):
+    read = _tokens(plain)
+    tokens = read.lowered
+    bit = BIT["username_cues"]
+    for _, end in _find(lexicon.username_cues, bit, tokens, read.distinct_lowered, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
             return found
@@ -115,16 +138,21 @@ def private_address(
 def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
     plain = normalise(text[:MAX_TEXT])
-    return _computer_name(plain, tokens_of(plain), lexicon)
+    tokens = tokens_of(plain)
+    return _computer_name(plain, tokens, frozenset(tokens), lexicon)
 
 
-def _computer_name(plain: str, tokens: list[str], lexicon: Lexicon) -> str | None:
-    """find_computer_name of a normalised, cut text whose tokens the caller has."""
+def _computer_name(
+    plain: str, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+) -> str | None:
+    """find_computer_name of a normalised, cut text whose tokens (and their set) the caller
+    has."""
     for pattern in lexicon.computer_names:
         m = pattern.search(plain)
         if m:
             return m.group(0)
-    for _, end in _find(lexicon.computer_name_cues, BIT["computer_name_cues"], tokens, lexicon):
+    bit = BIT["computer_name_cues"]
+    for _, end in _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
         if found:
             return found
@@ -144,17 +172,21 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     if len(text) <= MAX_TEXT:
         # Nothing cut, and no token spans the newline: the tokens are the subject's and then
         # the new text's, which private_address has usually just read.
-        body, body_lowered = _tokens(normalise(new_text or ""))
-        head_tokens = tokens_of(head)  # strip_subject() normalises
-        tokens = head_tokens + body
-        lower = lowered(head_tokens) + body_lowered
+        body = _tokens(normalise(new_text or ""))
+        head_read = _read(tokens_of(head))  # strip_subject() normalises
+        read = _Tokens(
+            head_read.tokens + body.tokens,
+            head_read.lowered + body.lowered,
+            head_read.distinct | body.distinct,
+            head_read.distinct_lowered | body.distinct_lowered,
+        )
     else:
-        tokens = tokens_of(plain)
-        lower = lowered(tokens)
-    if _computer_name(plain, tokens, lexicon):
+        read = _read(tokens_of(plain))
+    if _computer_name(plain, read.tokens, read.distinct, lexicon):
         return None
-    tokens = lower
-    for start, end in _find(lexicon.computer_words, BIT["computer_words"], tokens, lexicon):
+    tokens = read.lowered
+    bit = BIT["computer_words"]
+    for start, end in _find(lexicon.computer_words, bit, tokens, read.distinct_lowered, lexicon):
         before = tokens[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue

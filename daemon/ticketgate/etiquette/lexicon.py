@@ -9,7 +9,7 @@ works without the repository.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -146,6 +146,16 @@ class Lexicon:
         if None in found:
             return [self.mask_of(t) for t in tokens]
         return found  # type: ignore[return-value]  # no None left
+
+    def starting(self, distinct: Iterable[str], bit: int) -> set[str]:
+        """The tokens of `distinct` whose masks have `bit` (where that list may match)."""
+        known = self._masks.get
+        out: set[str] = set()
+        for token in distinct:
+            mask = known(token)
+            if (self.mask_of(token) if mask is None else mask) & bit:
+                out.add(token)
+        return out
 
     def topics_masked(self, mask: int) -> list[Topic]:
         """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""
