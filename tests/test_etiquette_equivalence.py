@@ -31,7 +31,7 @@ import pytest
 
 from conftest import CORPORA, DATASETS
 from ticketgate import etiquette
-from ticketgate.etiquette import Lexicon, default_lexicon, text
+from ticketgate.etiquette import Lexicon, default_lexicon, segment, text
 from ticketgate.etiquette.text import MAX_TEXT, tokenize
 from ticketgate.mail import parse
 from ticketgate.pipeline.code import code_pattern
@@ -261,6 +261,17 @@ def test_lowered_is_lower_of_each_token() -> None:
     for start in range(0, len(found), 7):
         chunk = found[start : start + 7]
         assert text.lowered(chunk) == [t.lower() for t in chunk]
+
+
+def test_one_scan_pieces_match_split_pieces() -> None:
+    """segment.plain_piece_tokens (tokens and clause breaks in one scan) gives what splitting
+    at the breaks and tokenizing each piece gives, on every sentence multi_issue reads."""
+    lexicon = default_lexicon()
+    for subject, body, _ in synthetic_cases(lexicon).values():
+        lines = [b.text for b in segment.blocks(body[:MAX_TEXT], lexicon)]
+        for line in [etiquette.strip_subject(subject), *lines]:
+            for sentence in segment.sentences(line):
+                assert segment.plain_piece_tokens(sentence) == segment.piece_tokens(sentence)
 
 
 def test_memos_do_not_change_outputs() -> None:
