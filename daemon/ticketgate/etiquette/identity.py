@@ -7,10 +7,54 @@ needs at least the username. A mail about a specific computer needs that compute
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
+from typing import NamedTuple
 
-from .lexicon import Lexicon
-from .text import MAX_TEXT, normalise, strip_subject, tokenize
+from .lexicon import BIT, Lexicon
+from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
+
+
+class _Tokens(NamedTuple):
+    """The tokens of a text, as written and lower-cased, and the sets of each."""
+
+    tokens: list[str]
+    lowered: list[str]
+    distinct: frozenset[str]
+    distinct_lowered: frozenset[str]
+
+
+def _read(tokens: list[str]) -> _Tokens:
+    low = lowered(tokens)
+    return _Tokens(tokens, low, frozenset(tokens), frozenset(low))
+
+
+# The last text whose tokens were read here, and them. private_address reads a mail's new text
+# and missing_computer_name then reads the subject and the same new text, so the second takes
+# the new text's tokens from here. Never mutated.
+_last: tuple[str, _Tokens] = ("", _read([]))
+
+
+def _tokens(plain: str) -> _Tokens:
+    """_read(tokens_of(plain)), from _last when it holds `plain`."""
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile
+    if plain == last[0] and plain:
+        return last[1]
+    found = _read(tokens_of(plain))
+    _last = (plain, found)
+    return found
+
+
+def _find(
+    phrases: Phrases, bit: int, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+) -> list[tuple[int, int]]:
+    """phrases.find(tokens) as a list, trying only the tokens (of their set `distinct`) whose
+    masks have `bit`: asking each distinct token once is cheaper than each position."""
+    starts = lexicon.starting(distinct, bit)
+    if not starts:
+        return []
+    return find_at(phrases, tokens, [i for i, t in enumerate(tokens) if t in starts])
 
 
 def _cue_candidate(
@@ -38,14 +82,16 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
-    text = text[:MAX_TEXT]
-    tokens = [t.lower() for t in tokenize(text)]
-    for _, end in lexicon.username_cues.find(tokens):
+    plain = normalise(text[:MAX_TEXT])
+    read = _tokens(plain)
+    tokens = read.lowered
+    bit = BIT["username_cues"]
+    for _, end in _find(lexicon.username_cues, bit, tokens, read.distinct_lowered, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
             return found
     for pattern in lexicon.username_ids:
-        m = pattern.search(normalise(text))
+        m = pattern.search(plain)
         if m:
             return m.group(0).lower()
     return None
@@ -92,12 +138,21 @@ def private_address(
 def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
     plain = normalise(text[:MAX_TEXT])
+    tokens = tokens_of(plain)
+    return _computer_name(plain, tokens, frozenset(tokens), lexicon)
+
+
+def _computer_name(
+    plain: str, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+) -> str | None:
+    """find_computer_name of a normalised, cut text whose tokens (and their set) the caller
+    has."""
     for pattern in lexicon.computer_names:
         m = pattern.search(plain)
         if m:
             return m.group(0)
-    tokens = tokenize(plain)
-    for _, end in lexicon.computer_name_cues.find(tokens):
+    bit = BIT["computer_name_cues"]
+    for _, end in _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
         if found:
             return found
@@ -111,11 +166,27 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     not introduced by an indefinite ("en ny dator", "a new laptop" need no name). The reason
     quotes the mention: "mentions 'datorn' but names no computer".
     """
-    text = strip_subject(subject) + "\n" + (new_text or "")
-    if find_computer_name(text, lexicon):
+    head = strip_subject(subject)
+    text = head + "\n" + (new_text or "")
+    plain = normalise(text[:MAX_TEXT])
+    if len(text) <= MAX_TEXT:
+        # Nothing cut, and no token spans the newline: the tokens are the subject's and then
+        # the new text's, which private_address has usually just read.
+        body = _tokens(normalise(new_text or ""))
+        head_read = _read(tokens_of(head))  # strip_subject() normalises
+        read = _Tokens(
+            head_read.tokens + body.tokens,
+            head_read.lowered + body.lowered,
+            head_read.distinct | body.distinct,
+            head_read.distinct_lowered | body.distinct_lowered,
+        )
+    else:
+        read = _read(tokens_of(plain))
+    if _computer_name(plain, read.tokens, read.distinct, lexicon):
         return None
-    tokens = [t.lower() for t in tokenize(text)]
-    for start, end in lexicon.computer_words.find(tokens):
+    tokens = read.lowered
+    bit = BIT["computer_words"]
+    for start, end in _find(lexicon.computer_words, bit, tokens, read.distinct_lowered, lexicon):
         before = tokens[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue

@@ -9,7 +9,7 @@ works without the repository.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -45,6 +45,12 @@ WORD_LISTS: tuple[str, ...] = (
     "computer_name_cues",
     "indefinites",
 )
+
+# Bit of each word list in a token's mask (see Lexicon.mask_of); `bit << SURE` is set as well
+# when the token is a one-word entry of that list; topic k has bit TOPIC_BIT << k.
+BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(WORD_LISTS)}
+SURE = len(WORD_LISTS)
+TOPIC_BIT = 1 << (2 * len(WORD_LISTS))
 
 _THRESHOLDS: dict[str, int] = {
     "vague_min_content_words": 1,
@@ -106,28 +112,63 @@ class Lexicon:
     multi_min_list_items: int = 2
     multi_min_matters: int = 2
     name_cue_distance: int = 4
-    # Token -> indices of the topics a match may start at (see topics_in); memoised, emptied at
-    # MEMO_LIMIT tokens.
-    _topic_starts: dict[str, tuple[int, ...]] = field(
+    # Token (as written) -> its mask (see mask_of); memoised, emptied at MEMO_LIMIT tokens.
+    _masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+
+    def mask_of(self, token: str) -> int:
+        """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
+        BIT[name] << SURE when the token is a one-word entry of it, so that a match is certain
+        there), bit TOPIC_BIT << k for topics[k]. A clear bit means that list cannot match
+        there, so the heuristics test one memoised integer instead of asking each list."""
+        mask = self._masks.get(token)
+        if mask is None:
+            mask = 0
+            for name, bit in BIT.items():
+                can, word = getattr(self, name).start_kind(token)
+                if can:
+                    mask |= bit
+                if word:
+                    mask |= bit << SURE
+            for k, topic in enumerate(self.topics):
+                if topic.words.can_start(token):
+                    mask |= TOPIC_BIT << k
+            if len(self._masks) >= MEMO_LIMIT:
+                self._masks.clear()
+            self._masks[token] = mask
+        return mask
+
+    def masks(self, tokens: Sequence[str]) -> list[int]:
+        """mask_of of each token."""
+        known = self._masks.get
+        found = [known(t) for t in tokens]
+        if None in found:
+            return [self.mask_of(t) for t in tokens]
+        return found  # type: ignore[return-value]  # no None left
+
+    def starting(self, distinct: Iterable[str], bit: int) -> set[str]:
+        """The tokens of `distinct` whose masks have `bit` (where that list may match)."""
+        known = self._masks.get
+        out: set[str] = set()
+        for token in distinct:
+            mask = known(token)
+            if (self.mask_of(token) if mask is None else mask) & bit:
+                out.add(token)
+        return out
+
+    def topics_masked(self, mask: int) -> list[Topic]:
+        """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""
+        bits = mask // TOPIC_BIT
+        return [t for k, t in enumerate(self.topics) if bits >> k & 1]
 
     def topics_in(self, tokens: list[str]) -> list[Topic]:
         """The topics whose words may occur in `tokens`, in lexicon order: every topic that
         matches is among them, so the others need not be looked for."""
-        memo = self._topic_starts
-        found: set[int] = set()
-        for token in tokens:
-            starts = memo.get(token)
-            if starts is None:
-                starts = tuple(
-                    k for k, t in enumerate(self.topics) if t.words.can_start(token)
-                )
-                if len(memo) >= MEMO_LIMIT:
-                    memo.clear()
-                memo[token] = starts
-            found.update(starts)
-        return [self.topics[k] for k in sorted(found)]
+        mask = 0
+        for m in self.masks(tokens):
+            mask |= m
+        return self.topics_masked(mask)
 
     def topics_of(self, tokens: list[str]) -> frozenset[str]:
         """Names of the topics whose words occur in `tokens` (parts not resolved)."""

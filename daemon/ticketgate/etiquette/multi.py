@@ -32,12 +32,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .lexicon import Lexicon
-from .segment import Block, blocks, clause_tokens, sentences
-from .text import MAX_TEXT, strip_subject, tokenize
+from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
+from .segment import Block, blocks, plain_piece_tokens, sentences, split_clauses
+from .text import MAX_TEXT, Phrases, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
+
+# Word-list bits of the token masks (Lexicon.mask_of): a list is asked only where its bit is set.
+_JOINER = BIT["joiners"]
+_STRONG = BIT["transitions_strong"]
+_WEAK = BIT["transitions_weak"]
+_PREPOSITION = BIT["prepositions"]
+_DETERMINER = BIT["determiners"]
+_REQUEST = BIT["requests"]
+_PROBLEM = BIT["problems"]
+_STEP = BIT["steps"]
+_STATE = BIT["states"]
+_VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_CONSEQUENCE = BIT["consequences"]
+_ANAPHORA = BIT["anaphora"]
+_ALTERNATIVE = BIT["alternatives"]
+_PART = BIT["parts"]
+_CLOSING = BIT["closings"]
+
+
+def _union(masks: list[int]) -> int:
+    out = 0
+    for mask in masks:
+        out |= mask
+    return out
+
+
+def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
+    """The lists that make a verb, in the order the heuristics ask them, with their bits."""
+    return (
+        (_REQUEST, lexicon.requests),
+        (_PROBLEM, lexicon.problems),
+        (_STEP, lexicon.steps),
+        (_STATE, lexicon.states),
+    )
+
+
+def _has(words: Phrases, tokens: list[str], masks: list[int], mask: int, bit: int) -> bool:
+    """words.contains(tokens) where `mask` is the union of the tokens' `masks`: certain when a
+    token is a one-word entry, impossible when no token can start one."""
+    if mask & (bit << SURE):
+        return True
+    return bool(mask & bit) and _contains(words, tokens, masks, bit)
+
+
+def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> bool:
+    """words.contains(tokens), trying only the positions whose mask has `bit`: some entry
+    matches somewhere exactly when the left-to-right scan of find() meets a match."""
+    match_at = words.match_at
+    for i in [i for i, mask in enumerate(masks) if mask & bit]:  # noqa: SIM110 (faster)
+        if match_at(tokens, i):
+            return True
+    return False
 
 
 @dataclass
@@ -58,75 +110,95 @@ def _phrase(tokens: list[str], start: int, end: int) -> str:
 
 
 def _strip_transition(
-    tokens: list[str], lexicon: Lexicon
-) -> tuple[list[str], str | None, str | None]:
-    """Remove leading joiners and a transition; return (rest, strong phrase, weak phrase)."""
+    tokens: list[str], masks: list[int], lexicon: Lexicon
+) -> tuple[list[str], list[int], str | None, str | None]:
+    """Remove leading joiners and a transition; return (rest, its masks, strong phrase, weak
+    phrase). `masks` are the tokens' masks (Lexicon.masks); the rest is `tokens` itself when
+    nothing was removed."""
     strong = weak = None
     changed = True
     while tokens and changed:
         changed = False
-        n = lexicon.joiners.match_at(tokens, 0)
+        mask = masks[0]
+        if not mask & (_JOINER | _STRONG | _WEAK):
+            break
+        n = lexicon.joiners.match_at(tokens, 0) if mask & _JOINER else 0
         if n:
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
             continue
-        n = lexicon.transitions_strong.match_at(tokens, 0)
+        n = lexicon.transitions_strong.match_at(tokens, 0) if mask & _STRONG else 0
         if n:
             strong = strong or _phrase(tokens, 0, n)
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
             continue
-        n = lexicon.transitions_weak.match_at(tokens, 0)
+        n = lexicon.transitions_weak.match_at(tokens, 0) if mask & _WEAK else 0
         if n:
             weak = weak or _phrase(tokens, 0, n)
-            tokens, changed = tokens[n:], True
+            tokens, masks, changed = tokens[n:], masks[n:], True
     if tokens and weak is None:
         for i in range(1, min(_WEAK_WINDOW, len(tokens))):
-            n = lexicon.transitions_weak.match_at(tokens, i)
+            n = lexicon.transitions_weak.match_at(tokens, i) if masks[i] & _WEAK else 0
             if n:
                 # Taken out, so that "skulle också vilja" reads as the request "skulle vilja".
                 weak = _phrase(tokens, i, i + n)
                 tokens = tokens[:i] + tokens[i + n :]
+                masks = masks[:i] + masks[i + n :]
                 break
-    return tokens, strong, weak
+    return tokens, masks, strong, weak
 
 
-def _starts_with_topic(tokens: list[str], lexicon: Lexicon) -> bool:
-    """True when the clause opens with a topic noun ("skrivaren ...", "the printer in ...")."""
+def _starts_with_topic(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
+    """True when the clause opens with a topic noun ("skrivaren ...", "the printer in ...").
+
+    `masks` are the tokens' masks (Lexicon.masks)."""
     i = 0
     while i < len(tokens) and i < 3:
-        n = lexicon.determiners.match_at(tokens, i)
+        n = lexicon.determiners.match_at(tokens, i) if masks[i] & _DETERMINER else 0
         if not n:
             break
         i += n
     if i >= len(tokens):
         return False
-    return bool(lexicon.parts.match_at(tokens, i)) or any(
-        t.words.match_at(tokens, i) for t in lexicon.topics
-    )
+    mask = masks[i]
+    if mask & _PART and lexicon.parts.match_at(tokens, i):
+        return True
+    rest = mask // TOPIC_BIT  # the topics that can start here, topic 0 lowest
+    while rest:
+        low = rest & -rest
+        rest ^= low
+        if lexicon.topics[low.bit_length() - 1].words.match_at(tokens, i):
+            return True
+    return False
 
 
-def _opens_detail(tokens: list[str], lexicon: Lexicon) -> bool:
+def _opens_detail(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
     """True when the clause opens with a preposition or the like ("på min dator", "men ...").
 
     Not when a verb follows at once: then the word was a pronoun, as lower-case English "i"
     in "i need ..." (the Swedish preposition "i" is "in").
     """
+    if not tokens or not masks[0] & _PREPOSITION:
+        return False
     n = lexicon.prepositions.match_at(tokens, 0)
     if not n:
         return False
-    rest = tokens[n:]
-    return not any(
-        words.match_at(rest, 0)
-        for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
-    )
+    if n >= len(tokens):
+        return True  # nothing follows, so no verb does
+    mask = masks[n]
+    return not any(mask & bit and words.match_at(tokens, n) for bit, words in _verbs(lexicon))
 
 
-def _in_phrase(tokens: list[str], at: int, lexicon: Lexicon) -> bool:
+def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -> bool:
     """True when tokens[at] stands in a prepositional phrase: a preposition at most three words
-    before it, and no verb between."""
+    before it, and no verb between. `masks` are the tokens' masks (Lexicon.masks)."""
     for q in range(max(0, at - 3), at):
-        if lexicon.prepositions.match_at(tokens, q) and not any(
-            words.contains(tokens[q + 1 : at])
-            for words in (lexicon.requests, lexicon.problems, lexicon.steps, lexicon.states)
+        if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
+            continue
+        between = masks[q + 1 : at]
+        union = _union(between)
+        if not union & _VERBS or not any(
+            _has(words, tokens[q + 1 : at], between, union, bit)
+            for bit, words in _verbs(lexicon)
         ):
             return True
     return False
@@ -142,28 +214,42 @@ class _Reader:
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
 
-    def topics(self, tokens: list[str]) -> set[str]:
+    def topics(self, tokens: list[str], masks: list[int], mask: int) -> set[str]:
         """The clause's topics, with part words ("skärmen", "the charger") given to a device.
 
         A topic named only inside a prepositional phrase ("installera SPSS på min dator") is
         where or with what, not the matter; it counts only when nothing else is named.
+        `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        candidates = lx.topics_in(tokens)
-        for topic in candidates:
-            for start, _ in topic.words.find(tokens):
-                (secondary if _in_phrase(tokens, start, lx) else primary).add(topic.name)
+        named: list[tuple[int, str]] = []  # (first position, name) of each device named
+        if mask >= TOPIC_BIT:
+            # One left-to-right pass for all topics: each topic's matches are those of its
+            # find() (after[k]: where topic k may match next; 0 until its first match).
+            after = [0] * len(lx.topics)
+            for i in [i for i, m in enumerate(masks) if m >= TOPIC_BIT]:
+                rest = masks[i] // TOPIC_BIT  # the topics that can start here, topic 0 lowest
+                while rest:
+                    low = rest & -rest
+                    rest ^= low
+                    k = low.bit_length() - 1
+                    if i < after[k]:
+                        continue
+                    topic = lx.topics[k]
+                    n = topic.words.match_at(tokens, i)
+                    if not n:
+                        continue
+                    if not after[k] and topic.name in lx.devices:
+                        named.append((i, topic.name))
+                    after[k] = i + n
+                    in_phrase = bool(mask & _PREPOSITION) and _in_phrase(tokens, masks, i, lx)
+                    (secondary if in_phrase else primary).add(topic.name)
         topics = primary or secondary
-        named = [
-            (pos[0], t.name)
-            for t in candidates
-            if t.name in lx.devices and (pos := t.words.first(tokens)) is not None
-        ]
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
-        elif lx.parts.contains(tokens):
+        elif _has(lx.parts, tokens, masks, mask, _PART):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
@@ -172,52 +258,83 @@ class _Reader:
         return topics
 
     def read(self, text_blocks: list[Block]) -> list[_Unit]:
+        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject())."""
         for block in text_blocks:
             for sentence in sentences(block.text):
-                tokens = tokenize(sentence)
-                n = self.lexicon.closings.match_at(tokens, 0)
+                pieces = plain_piece_tokens(sentence)
+                tokens = [t for piece in pieces for t in piece]  # the sentence's, tokenized once
+                masks = self.lexicon.masks(tokens)
+                n = (
+                    self.lexicon.closings.match_at(tokens, 0)
+                    if masks and masks[0] & _CLOSING
+                    else 0
+                )
                 if n and len(tokens) - n <= 3:
                     continue  # "Thanks, Lee" at the end of a line
-                self.sentence(clause_tokens(sentence, self.lexicon), list_item=block.list_item)
+                split = split_clauses(pieces, masks, self.lexicon)
+                self.sentence(
+                    [tokens for tokens, _ in split],
+                    list_item=block.list_item,
+                    masks=[clause_masks for _, clause_masks in split],
+                )
         return self.units
 
-    def sentence(self, clauses: list[list[str]], *, list_item: bool) -> None:
-        """Class the clauses of one sentence, appending units."""
+    def sentence(
+        self,
+        clauses: list[list[str]],
+        *,
+        list_item: bool,
+        masks: list[list[int]] | None = None,
+    ) -> None:
+        """Class the clauses of one sentence, appending units. `masks` are each clause's
+        token masks (Lexicon.masks), when the caller has them."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
-        for raw in clauses:
-            tokens, strong, weak = _strip_transition(raw, lx)
+        if masks is None:
+            masks = [lx.masks(raw) for raw in clauses]
+        for raw, raw_masks in zip(clauses, masks, strict=True):
+            tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
                 # "Also," / "Another thing:" alone: it applies to the next clause.
                 strong_carry, weak_carry = strong, weak
                 continue
             strong_carry = weak_carry = None
-            topics = self.topics(tokens)
-            request = lx.requests.contains(tokens)
-            problem = lx.problems.contains(tokens)
-            step = lx.steps.contains(tokens) and not request
-            state = lx.states.contains(tokens)
+            mask = _union(token_masks)
+            topics = self.topics(tokens, token_masks, mask)
+            request = _has(lx.requests, tokens, token_masks, mask, _REQUEST)
+            problem = _has(lx.problems, tokens, token_masks, mask, _PROBLEM)
+            step = _has(lx.steps, tokens, token_masks, mask, _STEP) and not request
+            state = _has(lx.states, tokens, token_masks, mask, _STATE)
             verbless = not (request or problem or step or state)
-            opens_topic = _starts_with_topic(tokens, lx)
+            opens_topic = _starts_with_topic(tokens, token_masks, lx)
 
             # Clauses that add to the one before rather than open a matter: a modifier ("på
             # min dator", "men det hjälper inte"), a consequence ("och kommer därför inte in",
             # "sedan dess"), alternatives ("Canvas eller VPN"), a clause about "it" ("den säger
             # att ...", even across sentences), a verbless tail.
             target = current
+            # When nothing was stripped (tokens is raw), a test of tokens repeats one of raw:
+            # a consequence among the first three tokens is one among the first four.
+            same = tokens is raw
             folds = (
-                _opens_detail(raw, lx)
-                or _opens_detail(tokens, lx)
-                or lx.consequences.contains(raw[:4])
-                or lx.consequences.contains(tokens[:3])
+                _opens_detail(raw, raw_masks, lx)
+                or (not same and _opens_detail(tokens, token_masks, lx))
+                or _contains(lx.consequences, raw[:4], raw_masks[:4], _CONSEQUENCE)
+                or (
+                    not same
+                    and _contains(lx.consequences, tokens[:3], token_masks[:3], _CONSEQUENCE)
+                )
                 or (verbless and not topics)
-                or (verbless and lx.alternatives.contains(tokens))
+                or (
+                    verbless and _has(lx.alternatives, tokens, token_masks, mask, _ALTERNATIVE)
+                )
                 or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
             )
-            if not strong and lx.anaphora.match_at(tokens, 0) and not opens_topic:
+            anaphora = bool(token_masks[0] & _ANAPHORA) and lx.anaphora.match_at(tokens, 0)
+            if not strong and anaphora and not opens_topic:
                 folds = True
                 target = current or (self.units[-1] if self.units else None)
             if target is not None and folds and not strong:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexicon import Lexicon
-from .text import normalise, tokenize
+from .lexicon import BIT, Lexicon
+from .text import TOKEN_PATTERN, normalise, tokenize, without_colon_endings
 
 # "- item", "* item", "• item", "1. item", "2) item", "(3) item", "a) item".
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))\s+(?P<rest>\S.*)$")
 # Sentence ends: . ! ? ; followed by space. A full stop after an abbreviation ("t.ex.", "e.g.",
 # "kl.", a single letter) does not end a sentence.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\s*;\s*")
+# The same without the ';' branch, which cannot match in a text without ';' (and is slow).
+_FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+")
 _ABBREVIATION_RE = re.compile(
     r"(?:^|\s)(?:\w\.(?:\w\.)*\w?|\w|ca|kl|nr|jfr|resp|etc|vs|st|mm|osv|ev|tel|ang|dvs|bl|inkl|"
     r"exkl|fr|tom|ex|mr|mrs|ms|dr|prof|no|approx|dept)\.$",
@@ -87,7 +89,7 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
     out: list[str] = []
-    for piece in _SENTENCE_END_RE.split(text):
+    for piece in (_SENTENCE_END_RE if ";" in text else _FULL_STOP_RE).split(text):
         piece = piece.strip()
         if not piece:
             continue
@@ -98,21 +100,83 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def piece_tokens(sentence: str) -> list[list[str]]:
+    """Token lists of a sentence's pieces between clause breaks (, ; : and dashes).
+
+    No token spans a break (a break holds whitespace), so together they are the sentence's
+    tokens, which lets a caller tokenize a sentence once for both uses.
+    """
+    return [tokenize(piece) for piece in _CLAUSE_BREAK_RE.split(sentence)]
+
+
+# A token (group 1, as in tokenize) or a clause break (no group): one scan finds both.
+_TOKEN_OR_BREAK_RE = re.compile(f"({TOKEN_PATTERN})|{_CLAUSE_BREAK_RE.pattern}")
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+_BREAK_MARKS = ",;:–—-"  # every clause break holds one of these
+
+
+def plain_piece_tokens(sentence: str) -> list[list[str]]:
+    """piece_tokens(sentence) for a sentence that normalise() leaves unchanged (as every line of
+    blocks() is), found in one scan: a break cannot start inside a token nor a token inside a
+    break, so the scan meets the breaks that splitting does."""
+    if any(mark in sentence for mark in _BREAK_MARKS):
+        found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
+    else:
+        found = _TOKEN_RE.findall(sentence)  # no break can match: the plain scan is faster
+    if ":" in sentence:
+        found = without_colon_endings(found)
+    if "" not in found:
+        return [found]
+    pieces: list[list[str]] = [[]]
+    for token in found:
+        if token:
+            pieces[-1].append(token)
+        else:
+            pieces.append([])
+    return pieces
+
+
+_JOINER = BIT["joiners"]
+_CONSEQUENCE = BIT["consequences"]
+
+
+def split_clauses(
+    pieces: list[list[str]], masks: list[int], lexicon: Lexicon
+) -> list[tuple[list[str], list[int]]]:
+    """clauses_of(pieces) with each clause's token masks, given `masks`, the masks of all the
+    pieces' tokens in order (Lexicon.masks)."""
+    out: list[tuple[list[str], list[int]]] = []
+    joiners, consequences = lexicon.joiners, lexicon.consequences
+    at = 0
+    for tokens in pieces:
+        piece_masks = masks[at : at + len(tokens)]
+        at += len(tokens)
+        start = 0
+        after = 1  # where the next split may be; a match is not split again inside
+        # Only where a joiner or consequence can start (by the token masks) is it looked for.
+        for i in [i for i, mask in enumerate(piece_masks) if mask & (_JOINER | _CONSEQUENCE)]:
+            if i < after:
+                continue
+            mask = piece_masks[i]
+            n = (mask & _JOINER and joiners.match_at(tokens, i)) or (
+                mask & _CONSEQUENCE and consequences.match_at(tokens, i)
+            )
+            if n:
+                out.append((tokens[start:i], piece_masks[start:i]))
+                start = i
+                after = i + n
+        out.append((tokens[start:], piece_masks[start:]))
+    return [c for c in out if c[0]]
+
+
+def clauses_of(pieces: list[list[str]], lexicon: Lexicon) -> list[list[str]]:
+    """Token lists of the clauses in the pieces of a sentence (see piece_tokens): each piece is
+    split further at joiners ("och", "and") and before consequences ("så att", "so that")."""
+    masks = lexicon.masks([t for piece in pieces for t in piece])
+    return [tokens for tokens, _ in split_clauses(pieces, masks, lexicon)]
+
+
 def clause_tokens(sentence: str, lexicon: Lexicon) -> list[list[str]]:
     """Token lists of the clauses of a sentence: split at , ; : at joiners ("och", "and") and
     before consequences ("så att", "so that")."""
-    out: list[list[str]] = []
-    for piece in _CLAUSE_BREAK_RE.split(sentence):
-        tokens = tokenize(piece)
-        start = 0
-        i = 1
-        while i < len(tokens):
-            n = lexicon.joiners.match_at(tokens, i) or lexicon.consequences.match_at(tokens, i)
-            if n:
-                out.append(tokens[start:i])
-                start = i
-                i += n
-            else:
-                i += 1
-        out.append(tokens[start:])
-    return [c for c in out if c]
+    return clauses_of(piece_tokens(sentence), lexicon)

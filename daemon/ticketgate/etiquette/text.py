@@ -6,12 +6,13 @@ Everything here is pure and language-neutral; the word lists themselves live in 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
-_TOKEN_RE = re.compile(r"\w+(?:['\-:.]\w+)*")
+TOKEN_PATTERN = r"\w+(?:['\-:.]\w+)*"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 # The same for lexicon entries, which may also use '*' as a wildcard.
 _ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
 _WILDCARD = r"[\w'\-:.]*"
@@ -44,9 +45,30 @@ def tokenize(text: str) -> list[str]:
     Phrases compare case-insensitively unless an entry is written with capitals. A Swedish
     colon ending is dropped ("wifi:t" -> "wifi"); "E:C" and "10:30" stay whole.
     """
-    found = _TOKEN_RE.findall(normalise(text[:MAX_TEXT]))
+    return tokens_of(normalise(text[:MAX_TEXT]))
+
+
+def tokens_of(plain: str) -> list[str]:
+    """tokenize() of a text that is already normalised and cut to MAX_TEXT."""
+    found: list[str] = _TOKEN_RE.findall(plain)
+    return without_colon_endings(found) if ":" in plain else found
+
+
+def without_colon_endings(found: list[str]) -> list[str]:
+    """Tokens as found by the token pattern, with Swedish colon endings dropped."""
     # Only a token with a colon can carry a colon ending; the rest are kept as they are.
     return [_COLON_ENDING_RE.sub(r"\1", t) if ":" in t else t for t in found]
+
+
+def lowered(tokens: list[str]) -> list[str]:
+    """The tokens in lower case, as [t.lower() for t in tokens] but lowered in one call.
+
+    Tokens hold no newline, and lower() maps each token as it would alone: a newline is
+    neither cased nor case-ignorable, so even a Greek final sigma sees the token's end.
+    """
+    if not tokens:
+        return []
+    return "\n".join(tokens).lower().split("\n")
 
 
 def is_number(token: str) -> bool:
@@ -194,9 +216,12 @@ class Phrases:
         """Length (in tokens) of the longest entry matching at position i; 0 when none does."""
         if i >= len(tokens):
             return 0
-        start = self._start(tokens[i])
+        token = tokens[i]
+        start = self._starts.get(token) or self._start(token)
         if start is _NO_START:
             return 0
+        if not start[0]:
+            return 1  # a one-word entry only (not _NO_START, so it is one)
         return self._match(tokens, i, start)
 
     def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
@@ -222,6 +247,11 @@ class Phrases:
         """True when any entry occurs in `tokens`."""
         return self.first(tokens) is not None
 
+    def start_kind(self, token: str) -> tuple[bool, bool]:
+        """(can_start(token), whether the token is a one-word entry), from the memo."""
+        start = self._start(token)
+        return start is not _NO_START, start[1]
+
     def can_start(self, token: str) -> bool:
         """True when some entry may match at `token` (a one-word entry, or a phrase whose
         first word it is); False means no match can start there."""
@@ -230,6 +260,23 @@ class Phrases:
     def word(self, token: str) -> bool:
         """True when the single token is a one-word entry."""
         return self._one(token)
+
+
+def find_at(
+    phrases: Phrases, tokens: Sequence[str], positions: Iterable[int]
+) -> list[tuple[int, int]]:
+    """list(phrases.find(tokens)), trying only `positions` (ascending), which must hold every
+    position where a match can start (see Lexicon.mask_of)."""
+    out: list[tuple[int, int]] = []
+    after = 0
+    for i in positions:
+        if i < after:
+            continue
+        n = phrases.match_at(tokens, i)
+        if n:
+            out.append((i, i + n))
+            after = i + n
+    return out
 
 
 # --- subjects ---------------------------------------------------------------------------------
