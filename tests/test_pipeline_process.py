@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import db_rows, free_port, make_mail, send, start_serve, write_site
+from conftest import (
+    FakeMTA,
+    db_rows,
+    free_port,
+    make_mail,
+    send,
+    smarthost_site,
+    start_serve,
+    write_site,
+)
 from integration_helpers import held_write_lock
 
 SEPARATE = "pipeline: {process: separate}\n"
@@ -195,3 +204,40 @@ def test_orderly_stop_lets_the_child_finish_what_was_spooled(tmp_path: Path) -> 
     log = stop(proc)
     assert db_rows(site, "SELECT state, count(*) FROM spool GROUP BY state") == [("done", 3)]
     assert "pipeline_child_stopped" in log
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_crashed_parent_takes_the_child_with_it(tmp_path: Path) -> None:
+    mta = FakeMTA()
+    mta.data_delay = 8.0  # the acknowledgement is still being handed over when serve dies
+    mta.start()
+    site = smarthost_site(tmp_path, mta, SEPARATE)
+    port = free_port()
+    proc = start_serve(site, port)
+    try:
+        child = the_child(proc)
+        send(port, make_mail("Skrivaren krånglar", "Skrivaren i rum 1 skriver inte."))
+        deadline = time.monotonic() + 20
+        while mta.active == 0:
+            assert time.monotonic() < deadline, "no delivery began"
+            time.sleep(0.02)
+        # As when systemd kills a failed unit: no orphan may go on delivering beside the
+        # next start's child (both would send the same pending acknowledgements). An
+        # orderly stop would let that delivery run for up to 5 s.
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 2.0
+        while _alive(child):
+            assert time.monotonic() < deadline, "the child outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        mta.stop()

@@ -38,9 +38,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(settings.log_format)
     if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
-        from .pipelineproc import RulesReader
+        from .pipelineproc import RulesReader, die_with_parent
 
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come as rules from the parent
+        if not die_with_parent():
+            return exits.OK
         reader = RulesReader()
         rules = reader.first(args.pipeline_rules)
         inline = replace(settings, pipeline=replace(settings.pipeline, process="inline"))

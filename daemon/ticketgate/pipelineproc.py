@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -114,6 +116,28 @@ class RulesReader:
         return newest
 
 
+_PARENT_ENV = "TICKETGATE_PIPELINE_PARENT"
+
+
+def die_with_parent() -> bool:
+    """In the child: be killed (SIGKILL) when the parent dies, as a whole systemd unit is.
+
+    A parent that crashed must not leave a child finishing deliveries beside the next
+    parent's child: both would send the same pending acknowledgements. An orderly stop
+    closes the wake pipe with the parent still alive instead. False when the parent is
+    already gone (then exit) or the kernel refused (then the closed pipe still stops it).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("pipeline_child_pdeathsig_refused", errno=ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        log.warning("pipeline_child_pdeathsig_refused", error=str(exc))
+    # The parent may have died before prctl: then we were already handed to a reaper.
+    return os.environ.get(_PARENT_ENV) in (None, str(os.getppid()))
+
+
 def _write_all(fd: int, data: bytes, lock: threading.Lock) -> None:
     with lock:
         view = memoryview(data)
@@ -143,6 +167,7 @@ class PipelineChild:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}  # the parent's
+        env[_PARENT_ENV] = str(os.getpid())
         child_end, ours = os.pipe()
         try:
             proc = subprocess.Popen(self.command(child_end), pass_fds=(self._read_fd, child_end),
