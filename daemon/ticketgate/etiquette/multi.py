@@ -309,6 +309,12 @@ class _Reader:
             step = _has(lx.steps, tokens, token_masks, mask, _STEP) and not request
             state = _has(lx.states, tokens, token_masks, mask, _STATE)
             verbless = not (request or problem or step or state)
+            if verbless and topics and (
+                lx.computer_name_cues.contains(tokens) or lx.username_cues.contains(tokens)
+            ):
+                # "Datornamn: LU-12345", "my username is abc12": the guide asks for these;
+                # they say which computer or who, they do not raise a matter of their own.
+                topics = set()
             opens_topic = _starts_with_topic(tokens, token_masks, lx)
 
             # Clauses that add to the one before rather than open a matter: a modifier ("på
