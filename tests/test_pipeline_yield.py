@@ -5,13 +5,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from ticketgate.pipelineproc import Arrivals, RulesReader, rules_frame
+from conftest import make_mail, write_site
+from ticketgate.config import load_settings
+from ticketgate.daemon import Daemon
+from ticketgate.pipelineproc import Arrivals, RulesReader, give_way, rules_frame
 from ticketgate.rules import load_rules
-from ticketgate.store import StorageError, Store
+from ticketgate.store import StorageError, Store, spool
 from ticketgate.store import writer as writer_module
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,3 +158,32 @@ def test_at_start_the_newest_rules_win_and_a_partial_frame_waits() -> None:
     assert reader.feed(third[10:]) == [old]
     os.close(read_end)
     os.close(write_end)
+
+
+def test_the_child_stops_giving_way_once_mail_has_waited_too_long() -> None:
+    arrivals = Arrivals(window=10.0, threshold=5)
+    lag = [0.0]
+    yielding = give_way(arrivals, lambda: lag[0], max_lag=30.0)
+    assert not yielding()  # no burst
+    arrivals.add(50)
+    assert yielding()  # a burst, and the backlog is young
+    lag[0] = 31.0
+    assert not yielding()  # a flood: processing comes first now
+
+
+def test_the_worker_knows_how_long_its_current_mail_waited(tmp_path: Path) -> None:
+    settings = load_settings(write_site(tmp_path))
+    settings = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
+    daemon = Daemon(settings)
+    daemon.store.open()
+    try:
+        raw = make_mail("Skrivaren krånglar", "Skrivaren i rum 1 skriver inte.")
+        daemon.store.writer.call(lambda c: spool.insert(
+            c, raw=raw, mail_from="kim@example.org", rcpt_to=["helpdesk@example.org"],
+            peer="127.0.0.1", protocol="SMTP", received_at=time.time() - 100))
+        daemon.worker.start()
+        assert daemon.worker.wait_idle(30)
+        assert 100 <= daemon.worker.lag < 130
+    finally:
+        daemon.worker.stop()
+        daemon.store.close()

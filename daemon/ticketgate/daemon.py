@@ -19,7 +19,7 @@ from .directory.retry import RetryJob
 from .notify import sd_notify
 from .outbox.compose import composer
 from .outbox.worker import OutboxWorker
-from .pipelineproc import Arrivals, PipelineChild, RulesReader
+from .pipelineproc import Arrivals, PipelineChild, RulesReader, give_way
 from .rules import Rules, load_rules
 from .smtp import Sessions, SpoolHandler, start_server
 from .store import Store
@@ -29,6 +29,7 @@ from .yamlsource import ConfigError
 log = structlog.get_logger("ticketgate.daemon")
 
 CHILD_NICENESS = 10
+CHILD_MAX_LAG = 30.0  # seconds a spooled mail may wait before the child stops giving way
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,8 @@ class Daemon:
         # keeps its write transactions short and pauses between them, so the parent's inserts
         # get the write lock, and it always runs at a lower CPU priority: the pipeline catches
         # up after a burst rather than slowing the burst down (BENCHMARKS.md).
-        self.store.writer.yielding = self.worker.yielding = arrivals.burst
+        yielding = give_way(arrivals, lambda: self.worker.lag, CHILD_MAX_LAG)
+        self.store.writer.yielding = self.worker.yielding = yielding
         try:
             os.nice(CHILD_NICENESS)
         except OSError as exc:  # e.g. the systemd unit's SystemCallFilter=~@resources

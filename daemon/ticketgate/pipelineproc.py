@@ -72,6 +72,17 @@ class Arrivals:
             return self._count > self.threshold
 
 
+def give_way(arrivals: Arrivals, lag: Callable[[], float], max_lag: float) -> Callable[[], bool]:
+    """When the child gives way to the listener: during a burst, but not once the mail it is
+    working on has waited `max_lag` seconds. A flood that lasts that long is no burst, and
+    tickets then matter more than a faster 250: the backlog stops growing faster."""
+
+    def yielding() -> bool:
+        return lag() < max_lag and arrivals.burst()
+
+    return yielding
+
+
 _LENGTH = struct.Struct("!Q")
 
 

@@ -198,7 +198,8 @@ class Worker:
         # Set in the pipeline child: while it says mail is arriving, the worker sleeps
         # `pause` seconds after each row, leaving the CPU to the listener.
         self.yielding: Callable[[], bool] | None = None
-        self.pause = 0.010
+        self.pause = 0.040
+        self.lag = 0.0  # seconds the last row taken had waited in the spool
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -278,6 +279,7 @@ class Worker:
                 row = load_row(self.store, spool_id)
                 if row is None or row.state != "new":
                     continue
+                self.lag = time.time() - row.received_at
                 metrics.pipeline_started(spool_id)
                 message = pipeline.run(to_message(row), context, pipeline.PIPELINE[:1])
                 structlog.contextvars.bind_contextvars(message_id=message.message_id)
