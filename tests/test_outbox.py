@@ -348,3 +348,55 @@ def test_maildir_delivery_repeated_after_a_crash_adds_no_second_copy(tmp_path: P
     # Another recipient of the same bytes is another delivery.
     transport.deliver("", "sam@example.org", raw)
     assert len(list((box / "new").iterdir())) == 1
+
+
+def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: Path) -> None:
+    import asyncio
+
+    from ticketgate.outbox.worker import OutboxWorker
+    from ticketgate.store import Store
+    from ticketgate.store import tickets as t
+
+    settings = load_settings(write_site(tmp_path))
+    store = Store(settings.database).open()
+    sent: list[str] = []
+
+    class Slowish:
+        name = "test"
+
+        def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+            if rcpt_to == "staff@example.org":
+                time.sleep(0.1)  # still in flight when the first one's end wakes the loop
+            sent.append(rcpt_to)
+            return "ok"
+
+    worker = OutboxWorker(store, settings, transport=Slowish(), poll=0.05)
+    read = worker._due
+
+    def stale_read(now: float, limit: int):  # type: ignore[no-untyped-def]
+        found = read(now, limit)  # the snapshot: both rows pending
+        time.sleep(0.3)  # returned after the slow delivery has ended and been recorded
+        return found
+
+    worker._due = stale_read  # type: ignore[method-assign]
+
+    def queue_two(conn: sqlite3.Connection) -> None:
+        ticket = t.create_ticket(conn, queue="helpdesk", subject="x", requester="kim@example.org",
+                                 now=time.time())
+        for n, rcpt in enumerate(("kim@example.org", "staff@example.org")):
+            rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
+                        rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=time.time())
+
+    store.writer.call(queue_two)
+
+    async def run() -> None:
+        await worker.start()
+        worker.wake()
+        await asyncio.sleep(1.5)
+        await worker.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+    assert sorted(sent) == ["kim@example.org", "staff@example.org"]

@@ -121,6 +121,10 @@ class OutboxWorker:
         self.clock = clock
         self.concurrency = max(1, settings.delivery.concurrency)
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        # Rows whose delivery ended while a read of due rows was under way: that read's
+        # snapshot may predate their commit and still show them pending. (Their end also
+        # set the wake-up, so the next read, which sees the commit, follows at once.)
+        self._ended_during_read: set[int] = set()
         self.delivered = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -184,13 +188,15 @@ class OutboxWorker:
             free = self.concurrency - len(self.in_flight)
             if free > 0:
                 now = self.clock()
+                self._ended_during_read.clear()
                 try:
                     due, next_at = await self._loop.run_in_executor(
                         self._reader, self._due, now, free + len(self.in_flight))
                 except Exception as exc:  # the database may be briefly unavailable
                     log.warning("outbox_read_failed", error=str(exc))
                     due, next_at = [], None
-                for row in [r for r in due if r.id not in self.in_flight][:free]:
+                skip = self.in_flight.keys() | self._ended_during_read
+                for row in [r for r in due if r.id not in skip][:free]:
                     self._launch(row)
                 if next_at is not None:
                     timeout = min(max(next_at - now, 0.01), self.poll)
@@ -203,6 +209,7 @@ class OutboxWorker:
 
         def done(_task: asyncio.Task[None]) -> None:
             self.in_flight.pop(row.id, None)
+            self._ended_during_read.add(row.id)
             if self._wakeup is not None:
                 self._wakeup.set()  # a slot is free
 
