@@ -218,13 +218,24 @@ class _Limited:
         await read_DATA(self, arg)
 
 
+# Octets of one line with its CRLF, in commands and DATA alike (aiosmtpd's StreamReader limit).
+# RFC 5321 4.5.3.1.6 sets 1,000, and aiosmtpd refuses past it, but real mail has longer lines
+# (HTML from some senders, flanker's and talon's test mail): refusing them bounces the
+# requester's mail. A generous bound still caps what one line may hold in memory; past it, 500.
+LINE_LIMIT = 64 * 1024
+
+
 class GateSMTP(_Limited, SMTP):
+    line_length_limit = LINE_LIMIT
+
     def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
         self.sessions = sessions
         super().__init__(handler, **kwargs)
 
 
 class GateLMTP(_Limited, LMTP):
+    line_length_limit = LINE_LIMIT
+
     def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
         self.sessions = sessions
         super().__init__(handler, **kwargs)
