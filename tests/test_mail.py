@@ -521,6 +521,70 @@ def test_undecodable_bytes_end_in_latin1_never_replacement_chars() -> None:
     assert len(parsed.text) > 0
 
 
+# --- binary bodies ---------------------------------------------------------------------------
+
+# What an image or sound looks like as bytes: a PNG signature, then compressed data (about one
+# byte in nine a C0 control, and invalid UTF-8).
+_PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(7).randbytes(3000)
+
+
+@pytest.mark.parametrize("headers", [
+    "Subject: c\nContent-Type: text/plain",
+    "Subject: c\nContent-Type: text/plain; charset=iso-8859-1",
+    "Subject: c\nContent-Type: text/html; charset=utf-8",
+    "Subject: c\nContent-Type: text/plain; charset=utf-16",
+])
+def test_a_binary_body_shows_as_a_placeholder(headers: str) -> None:
+    parsed = parse(message(headers, _PNG))
+    assert parsed.text == parsed.new_text == f"[binary content, {len(_PNG)} bytes]"
+    assert any("binary content" in d for d in parsed.defects)
+
+
+def test_a_binary_file_sent_bare_shows_as_a_placeholder() -> None:
+    # No header at all, as flanker/attachments/mailgun.png: the whole file is a text/plain body.
+    for raw in (_PNG, _PNG.replace(b"\n", b"\r\n")):
+        assert parse(raw).text == f"[binary content, {len(raw)} bytes]"
+
+
+def test_a_binary_part_among_text_parts_is_a_placeholder_between_them() -> None:
+    encoded = base64.encodebytes(_PNG).decode("ascii")
+    raw = multipart("mixed", "Content-Type: text/plain\n\nFirst.\n",
+                    f"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n{encoded}",
+                    "Content-Type: text/plain\n\nLast.\n")
+    assert parse(raw).text == f"First.\n\n[binary content, {len(_PNG)} bytes]\n\nLast."
+
+
+@pytest.mark.parametrize("label, body, text", [
+    (None, b"Hej\x00 d\x00u\r\n\x00\r\n", "Hej du"),  # NULs in ASCII text: text, as before
+    ("iso-8859-1", b"H\xe4lsningar\x07 \x01fr\xe5n \xc5sa", "Hälsningar   från Åsa"),
+    ("utf-16", "Hej å, Привет".encode("utf-16"), "Hej å, Привет"),
+    (None, "Hej å, Привет".encode("utf-16"), "Hej å, Привет"),  # a byte order mark
+    ("utf-16-le", "Привет мир".encode("utf-16-le"), "Привет мир"),
+    ("iso-2022-jp", "日本語のメールです。".encode("iso2022_jp"), "日本語のメールです。"),
+])
+def test_text_with_control_bytes_is_still_text(label: str | None, body: bytes,
+                                               text: str) -> None:
+    assert text_of(label, body, "binary").text == text
+
+
+@pytest.mark.parametrize("data, binary", [
+    ("\x00é".encode() * 5000, False),  # valid UTF-8, cut mid-character by the sample
+    ("Привет мир. ".encode("utf-16-le") * 1000, False),  # unlabelled UTF-16: one-sided controls
+    ("Привет мир. ".encode("utf-16-be") * 1000, False),
+    (random.Random(3).randbytes(100_000), True),
+    (b"\xe5\x01\x02\x03", False),  # three controls: too few to tell
+    (b"\xe5\x01\x02\x03\x04", True),
+])
+def test_looks_binary(data: bytes, binary: bool) -> None:
+    assert charsets.looks_binary(data, None) is binary
+
+
+def test_corpus_binaries_sent_bare_show_as_placeholders() -> None:
+    for name in ("mailgun.png", "mailgun-rocks.wav", "small.png"):
+        raw = corpus(f"flanker/attachments/{name}")
+        assert parse(raw).text == f"[binary content, {len(raw)} bytes]"
+
+
 # --- the corpora -----------------------------------------------------------------------------
 
 

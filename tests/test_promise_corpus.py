@@ -2,11 +2,11 @@
 
 Each file goes over SMTP as an MTA would put it on the wire (line ends made CRLF, dot-stuffed),
 with its From address as the envelope sender, so a bounce or auto-reply must be recognised
-by its content. Asserted for every file: 250, or the clear 500 5.5.2 of RFC 5321's line
-limit (1,000 octets) for the few files with longer lines, which are then stored by
-`ticketgate inject` as a pipe transport would; raw bytes byte-identical in the spool; nothing
-held for an error; no acknowledgement to a bounce or an automatic reply; and `tickets show`
-prints readable text for each ticket.
+by its content. Asserted for every file: 250, the few with lines over RFC 5321's 1,000 octets
+included (the daemon takes lines up to smtp.LINE_LIMIT, so such mail does not bounce); raw
+bytes byte-identical in the spool; nothing held for an error; no acknowledgement to a bounce or
+an automatic reply; and `tickets show` prints readable text for each ticket (a binary file
+sent bare, such as flanker/attachments/mailgun.png, as a placeholder).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from conftest import CORPORA, Running, run_cli, write_site
 from promise_helpers import Reply, Wire, crlf, received_form, stuffed
 from ticketgate import views
 from ticketgate.config import load_settings
+from ticketgate.smtp import LINE_LIMIT
 from ticketgate.store import StoreView
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.slow
 KNOWN_MACHINE = {"rt/multipart-report", "cpython/msg_05.txt", "cpython/msg_16.txt",
                  "cpython/msg_25.txt", "cpython/msg_43.txt"}
 MACHINE_FOLDERS = ("flanker/bounce/", "flanker/complaints/")
-_LINE_LIMIT = 1001  # aiosmtpd: octets of one line, CRLF included (RFC 5321 4.5.3.1.6)
+_RFC_LINE_LIMIT = 1001  # RFC 5321 4.5.3.1.6: octets of one line, CRLF included, and a dot
 _MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|â€[\u0080-\u00bf™œ]")
 
 
@@ -105,12 +106,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                     wire.cmd(b"RSET")
                 name = path.relative_to(CORPORA).as_posix()
                 delivered.append(Delivered(name, data, mail_from, reply, reply.spool_id()))
-        for item in delivered:
-            if item.reply.code == 500:  # over the line limit: the pipe transport takes it
-                done = run_cli(site, "inject", "--rcpt", "helpdesk@example.org", "--from",
-                               item.mail_from, stdin=item.wire)
-                assert done.returncode == 0, done.stderr
-                item.spool_id = int(done.stdout.split(b"S")[1])
         running.daemon.worker.wake()
         running.drain()
         yield running, site, delivered
@@ -122,16 +117,16 @@ def longest_line(wire: bytes) -> int:
     return max(len(line) + 2 for line in stuffed(wire).split(b"\r\n"))
 
 
-def test_every_file_gets_250_or_the_line_limit(corpus: tuple[Running, Path, list[Delivered]]
-                                               ) -> None:
+def test_every_file_gets_250_long_lines_included(corpus: tuple[Running, Path, list[Delivered]]
+                                                 ) -> None:
     _, _, delivered = corpus
-    for item in delivered:
-        if longest_line(item.wire) > _LINE_LIMIT:
-            assert (item.reply.code, item.reply.text[:5]) == (500, b"5.5.2"), item.name
-        else:
-            assert item.reply.code == 250, (item.name, item.reply.line)
-    refused = [d.name for d in delivered if d.reply.code != 250]
-    assert len(refused) <= 10, refused  # the limit is the exception, not the rule
+    refused = [(d.name, d.reply.line) for d in delivered if d.reply.code != 250]
+    assert refused == []
+    # Real mail has lines over RFC 5321's limit (talon's Outlook replies, flanker's bare
+    # binaries), and none near ours: these went through, not around, the line limit.
+    long_lines = [d.name for d in delivered if longest_line(d.wire) > _RFC_LINE_LIMIT]
+    assert len(long_lines) >= 5, long_lines
+    assert max(longest_line(d.wire) for d in delivered) <= LINE_LIMIT
 
 
 def test_raw_bytes_are_byte_identical_in_the_spool(corpus: tuple[Running, Path, list[Delivered]]
@@ -140,8 +135,7 @@ def test_raw_bytes_are_byte_identical_in_the_spool(corpus: tuple[Running, Path, 
     conn = running.store.view.conn
     for item in delivered:
         (raw,) = conn.execute("SELECT raw FROM spool WHERE id = ?", (item.spool_id,)).fetchone()
-        expected = item.wire if item.reply.code == 500 else received_form(item.wire)
-        assert raw == expected, item.name
+        assert raw == received_form(item.wire), item.name
 
 
 def test_nothing_is_held_and_every_row_is_processed(corpus: tuple[Running, Path, list[Delivered]]
@@ -246,7 +240,7 @@ def test_figures(corpus: tuple[Running, Path, list[Delivered]]) -> None:
     figures = {
         "files": len(delivered),
         "250": sum(d.reply.code == 250 for d in delivered),
-        "500_line_limit_then_inject": sum(d.reply.code == 500 for d in delivered),
+        "lines_over_1000_octets": sum(longest_line(d.wire) > _RFC_LINE_LIMIT for d in delivered),
         "stored": sum(states.values()),  # each compared byte for byte above
         "held": states.get("held", 0),
         "tickets": conn.execute("SELECT count(*) FROM tickets").fetchone()[0],
@@ -257,3 +251,4 @@ def test_figures(corpus: tuple[Running, Path, list[Delivered]]) -> None:
     }
     print(f"\ncorpus: {figures}")
     assert figures["stored"] == figures["files"]
+

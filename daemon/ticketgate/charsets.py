@@ -163,6 +163,54 @@ def guess_message_charset(raw: bytes) -> str | None:
     return detect(bytes(sample))
 
 
+# C0 control bytes that no text contains, in any charset a mail may be in that is not
+# declared or recognised below: all but TAB, LF, VT, FF, CR and ESC (ISO-2022's), and DEL.
+_STRAY_CONTROLS = bytes(c for c in range(0x20) if c not in b"\t\n\x0b\x0c\r\x1b") + b"\x7f"
+BINARY_SAMPLE = 8 * 1024  # bytes looked at to tell binary from text
+_FEW_CONTROLS = 4  # fewer than this is no evidence, however short the body: text wins
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def looks_binary(data: bytes, label: str | None) -> bool:
+    """Whether `data`, a body declared as text in charset `label`, is no text at all: an image
+    or a sound mislabelled, or a file sent bare with no header.
+
+    Judged on the first BINARY_SAMPLE bytes. Text in any ASCII-compatible charset has next to
+    no C0 controls, compressed or sampled data about one in ten bytes: a sample with fewer than
+    one in 20 (or fewer than _FEW_CONTROLS in all: a short text with two stray ones) is text;
+    so is one that is valid UTF-8 (NULs in ASCII text are shown as they always were),
+    or valid in a declared charset that is not ASCII-compatible (UTF-16's NULs, ISO-2022's
+    shifts), or unlabelled UTF-16/32 with a byte order mark or with its controls all on one
+    side of each code unit (the high byte of ASCII or of one script's letters).
+    """
+    sample = data[:BINARY_SAMPLE]
+    controls = len(sample) - len(sample.translate(None, _STRAY_CONTROLS))
+    if controls < _FEW_CONTROLS or controls * 20 < len(sample):
+        return False
+    whole = len(sample) == len(data)  # else a character may be cut at the end
+    return not any(
+        _decode(sample if whole else sample[: len(sample) // unit * unit], codec,
+                final=whole) is not None
+        for codec, unit in _text_codecs(sample, label)
+    )
+
+
+def _text_codecs(sample: bytes, label: str | None) -> list[tuple[str, int]]:
+    """The codecs `sample` could be text in despite its controls, with their code unit size."""
+    found = [("utf-8", 1)]
+    found += [(n, 4 if "32" in n else 2 if "16" in n else 1)
+              for n in candidates(label) if _NOT_ASCII_COMPATIBLE.match(n)]
+    found += [(codec, 4 if "32" in codec else 2) for bom, codec in _BOMS if sample.startswith(bom)]
+    even = len(sample[0::2]) - len(sample[0::2].translate(None, _STRAY_CONTROLS))
+    odd = len(sample[1::2]) - len(sample[1::2].translate(None, _STRAY_CONTROLS))
+    if odd >= 19 * even:
+        found.append(("utf-16-le", 2))  # "H\0e\0": the high byte of each unit comes second
+    elif even >= 19 * odd:
+        found.append(("utf-16-be", 2))
+    return found
+
+
 def decode(
     data: bytes, label: str | None, *, hint: Hint | None = None, final: bool = True
 ) -> tuple[str, str | None]:

@@ -281,6 +281,11 @@ def _fallback_leaves(root: mimetree.Node) -> list[mimetree.Node]:
     return enclosed or any_text
 
 
+def binary_placeholder(size: int) -> str:
+    """What the text of a binary body says in its place."""
+    return f"[binary content, {size} bytes]"
+
+
 def _render(
     node: mimetree.Node, max_text: int, hint: charsets.Hint, notes: _Notes
 ) -> tuple[str, int]:
@@ -288,6 +293,11 @@ def _render(
     many bytes of input that took."""
     html = node.ctype == "text/html"
     data = node.payload()
+    if charsets.looks_binary(data, node.charset):
+        # An image or sound labelled text (or sent bare, with no header): as text it is a
+        # screenful of mojibake, so the ticket says what it is instead.
+        notes.add(f"{node.ctype}: binary content, shown as a placeholder")
+        return binary_placeholder(len(data)), min(len(data), charsets.BINARY_SAMPLE)
     # html.parser handles ~1 MB/s: markup beyond a few times max_text is rarely text anyway
     limit = max_text * 4 + 16 if not html else max(max_text * 4, 256 * 1024)
     label = node.charset
