@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticketgate import charsets, mail, mailheaders, mimetree
+from ticketgate import charsets, mail, mailboxes, mailheaders, mimetree
 from ticketgate.mail import Mailbox, ParsedMail, normalize_message_id, parse
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -177,7 +177,7 @@ def test_addresses() -> None:
 
 
 def plain_mailbox(rng: random.Random) -> str:
-    """A random mailbox of the forms mail._PLAIN_MAILBOX takes, with its odd corners."""
+    """A random mailbox of the forms mailboxes._PLAIN_MAILBOX takes, with its odd corners."""
     alnum = string.ascii_letters + string.digits
     odd = ["http", "https", "mailto", "www", "Re", "To", "From", "Cc", "Bcc", "xn", "a", "0"]
 
@@ -206,13 +206,13 @@ def test_plain_mailboxes_skip_flanker_with_flanker_s_reading() -> None:
     rng = random.Random(20250303)
     boxes = {plain_mailbox(rng) for _ in range(4000)}
     boxes = {box for box in boxes if len(box) <= 254}
-    assert len(boxes) > 3500 and all(mail._PLAIN_MAILBOX.fullmatch(box) for box in boxes)
-    differ = [box for box in boxes if mail._mailboxes((box,)) != mail._address_list(box)]
+    assert len(boxes) > 3500 and all(mailboxes._PLAIN_MAILBOX.fullmatch(box) for box in boxes)
+    differ = [box for box in boxes if mail._mailboxes((box,)) != mailboxes._address_list(box)]
     assert not differ, differ[:5]
     # and what flanker reads otherwise is not taken for plain
     for box in ("a@xn--bcher-kva.de", "a@b.c0", "a..b@c.de", "a@b_c.de", "Ann  Berg <a@b.de>",
                 '"Ann" <a@b.de>', "Ann <a@b.de>, b@c.de", "a@b.de.", "A.B <a@b.de>"):
-        assert not mail._PLAIN_MAILBOX.fullmatch(box), box
+        assert not mailboxes._PLAIN_MAILBOX.fullmatch(box), box
 
 
 def test_address_names_lose_control_characters() -> None:
@@ -713,7 +713,7 @@ def test_bombs_parse_in_bounded_time(name: str) -> None:
     "unit", [b"\n", b"\n--", b"content-type:", b"\n\r\n", b"\n--content-type:\n\n", b"\n-\n-"]
 )
 def test_small_messages_need_no_cost_estimate_for_flanker(unit: bytes) -> None:
-    # mail._tree skips counting for messages up to this size: even the worst bytes fit the budget
+    # mimetree.build skips counting for messages up to this size: the worst bytes fit the budget
     size = mimetree.FLANKER_SURELY_AFFORDABLE
     raw = (unit * (size // len(unit) + 1))[:size]
     assert mimetree.costs(raw).flanker <= mimetree.FLANKER_BUDGET

@@ -3,7 +3,8 @@
 flanker parses MIME structure and addresses (see DESIGN.md); when it refuses a message the stdlib
 `email` package takes over, and a plain split by boundary lines after that (see mimetree.py).
 Header blocks and charsets are handled here and in mailheaders.py/charsets.py, the same way
-whichever parser read the structure. Every fallback taken is noted in ParsedMail.defects.
+whichever parser read the structure; address headers in mailboxes.py. Every fallback taken is
+noted in ParsedMail.defects.
 
 ``python -m ticketgate.mail --build-tables`` writes flanker's address parser tables at install
 time; without them they are built in memory at each start, and never written at run time (so the
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import email.message
 import email.utils
-import functools
 import re
 import sys
 from collections.abc import Callable
@@ -22,31 +22,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from . import _flanker, charsets, mailheaders, mimetree
+from . import charsets, mailboxes, mailheaders, mimetree
+from .mailboxes import MAX_MAILBOXES as MAX_MAILBOXES  # public here before the split
+from .mailboxes import Mailbox, clean_line
 from .text import html_to_text, strip_quotes_and_signature
 
 _T = TypeVar("_T")
 
 MAX_VALUE = 8 * 1024  # characters kept of each decoded header value
 MAX_ATTACHMENTS = 100
-MAX_MAILBOXES = 500
 MAX_DEFECTS = 20
 _DEPTH_CEILING = 200  # text selection recurses once per level
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_CONTROL_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
 _ANGLE_IDS = re.compile(r"<([^<>]*)>")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    """One address of an address header."""
-
-    address: str  # addr-spec, lowercased
-    name: str  # decoded display name, "" if none; CR/LF/control chars removed
 
 
 @dataclass(frozen=True)
@@ -102,63 +94,9 @@ def _message_ids(value: str) -> tuple[str, ...]:
     return tuple(f for f in found if f)
 
 
-def _clean_line(value: str) -> str:
-    """One line of display text: every control character a space, runs of space collapsed."""
-    return _SPACES.sub(" ", _CONTROL_ALL.sub(" ", value)).strip()
-
-
 def _mailboxes(values: tuple[str, ...]) -> tuple[Mailbox, ...]:
     """Parse address header values (raw, still RFC 2047-encoded) with flanker, else the stdlib."""
-    joined = ", ".join(v for v in values if v.strip())[:MAX_VALUE]
-    if "@" not in joined:
-        return ()
-    plain = _PLAIN_MAILBOX.fullmatch(joined) if len(joined) <= 254 else None
-    if plain:
-        return (Mailbox((plain["enclosed"] or plain["bare"]).lower(), plain["name"] or ""),)
-    if len(joined) <= _CACHED_LIST:
-        return _cached_address_list(joined)
-    return _address_list(joined)
-
-
-# One mailbox in its plainest forms: "a.b@c.example", "<a.b@c.example>" or
-# "Ann Berg <a.b@c.example>": ASCII words for the name, a dot-atom of letters and digits joined
-# by . _ + - for the local part, hostname labels of letters, digits and single hyphens (so no
-# IDNA "xn--" label, which flanker decodes) under an alphabetic top-level domain. flanker reads
-# these exactly as written, its hostname lowercased (test_mail checks that against flanker on
-# thousands of generated ones), so they skip its parser; anything else goes through it.
-_PLAIN_ADDRESS = (
-    r"[A-Za-z0-9]+(?:[._+-][A-Za-z0-9]+)*@(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z]{2,}"
-)
-_PLAIN_MAILBOX = re.compile(
-    rf"(?:(?P<name>[A-Za-z0-9]+(?: [A-Za-z0-9]+)*) )?<(?P<enclosed>{_PLAIN_ADDRESS})>"
-    rf"|(?P<bare>{_PLAIN_ADDRESS})"
-)
-
-
-def _address_list(joined: str) -> tuple[Mailbox, ...]:
-    """The mailboxes of one address list; a pure function of `joined`."""
-    found: list[Mailbox] = []
-    try:
-        for parsed in _flanker.address.parse_list(joined):
-            if getattr(parsed, "addr_type", "") == "email":
-                found.append(Mailbox(parsed.address.lower(), _clean_line(parsed.display_name)))
-    except Exception:  # flanker's lexer and parser raise a variety of things
-        found = []
-    if not found:  # flanker gives nothing for a list with one bad entry, or a group
-        for name, addr in email.utils.getaddresses([joined]):
-            if "@" in addr:
-                found.append(
-                    Mailbox(_clean_line(addr).lower(), _clean_line(mailheaders.decode_words(name)))
-                )
-    return tuple(found[:MAX_MAILBOXES])
-
-
-# flanker's address parser (ply) takes 20-40 µs a list, and a helpdesk sees the same few lists
-# again and again: its own function addresses in To, its regular requesters in From. Short
-# lists only: ~1.5 MB when full of real ones, ~8 MB when full of 256-character lists of tiny
-# addresses (measured with tracemalloc).
-_CACHED_LIST = 256
-_cached_address_list = functools.lru_cache(maxsize=2048)(_address_list)
+    return mailboxes.parse_list(", ".join(v for v in values if v.strip())[:MAX_VALUE])
 
 
 def _date(value: str | None) -> datetime | None:
@@ -187,7 +125,7 @@ def _once(compute: Callable[[], _T]) -> Callable[[], _T]:
     """`compute`, run on the first call only; its result is kept for the later ones.
 
     What functools.cache gives for a function of no arguments, for a fraction of the cost of
-    making one (about 4 µs), which parse paid twice per message.
+    making one (about 4 µs), which parse would pay for each message.
     """
     kept: list[_T] = []
 
@@ -197,46 +135,6 @@ def _once(compute: Callable[[], _T]) -> Callable[[], _T]:
         return kept[0]
 
     return get
-
-
-def _tree(
-    raw: bytes, head: mimetree.Head, max_parts: int, max_depth: int, notes: _Notes
-) -> tuple[mimetree.Node, mimetree.Limits]:
-    """The MIME tree by flanker, else the stdlib, else a plain split; within the cost budgets.
-
-    A plain text message gets flanker's tree from `head` without running flanker
-    (mimetree.single_part).
-    """
-    cost = _once(functools.partial(mimetree.costs, raw))  # counted only when needed
-    small = len(raw) <= mimetree.FLANKER_SURELY_AFFORDABLE
-    attempts = (
-        ("flanker", mimetree.from_flanker,
-         lambda: small or cost().flanker <= mimetree.FLANKER_BUDGET),
-        ("stdlib email", mimetree.from_stdlib, lambda: cost().stdlib <= mimetree.STDLIB_BUDGET),
-    )
-    failures: list[str] = []
-    # nested parts are read again at each level: allow that, to a constant factor
-    scan = max(8 * len(raw), 64 << 20)
-    for name, build, affordable in attempts:
-        if not affordable():
-            failures.append(f"{name}: skipped, message too large or complex")
-            continue
-        limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
-        try:
-            simple = mimetree.single_part(raw, head, limits) if name == "flanker" else None
-            root = build(raw, limits) if simple is None else simple
-        except Exception as exc:
-            failures.append(f"{name}: {str(exc) or type(exc).__name__}")
-            continue
-        if root.ctype.startswith("multipart/") and not root.children:
-            failures.append(f"{name}: no parts found")
-            continue
-        if failures:
-            notes.add(f"{'; '.join(failures)}; used {name}")
-        return root, limits
-    notes.add(f"{'; '.join(failures)}; used plain split")
-    limits = mimetree.Limits(parts=max_parts, depth=max_depth, scan=scan)
-    return mimetree.from_plain(raw, limits), limits
 
 
 def _body_leaves(node: mimetree.Node, out: list[mimetree.Node]) -> None:
@@ -340,7 +238,7 @@ def _attachments(root: mimetree.Node) -> tuple[str, ...]:
     stack = [root]
     while stack and len(names) < MAX_ATTACHMENTS:
         node = stack.pop()
-        name = _clean_line(node.filename)
+        name = clean_line(node.filename)
         if name:
             names.append(name)
         stack.extend(reversed(node.children))
@@ -384,7 +282,8 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
     def first(name: str) -> str | None:
         return next(iter(raw_all(name)), None)
 
-    root, limits = _tree(raw, head, max_parts, max_depth, notes)
+    root, limits, note = mimetree.build(raw, head, max_parts, max_depth)
+    notes.add(note)
     if limits.too_many:
         notes.add(f"structure: more than {max_parts} parts; the rest skipped")
     if limits.too_deep:
@@ -403,7 +302,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
         message_id=normalize_message_id(first("message-id") or ""),
         in_reply_to=_message_ids(" ".join(raw_all("in-reply-to"))),
         references=_message_ids(" ".join(raw_all("references"))),
-        subject=_clean_line(subject),
+        subject=clean_line(subject),
         sender=froms[0] if froms else None,
         reply_to=reply_to[0] if reply_to else None,
         to=_mailboxes(raw_all("to")),
