@@ -26,10 +26,10 @@ from conftest import Running, write_site
 from promise_helpers import Wire, env_int, received_form, stuffed, wait_until
 from ticketgate import mail
 from ticketgate.config import load_settings
+from ticketgate.smtp import LINE_LIMIT
 from ticketgate.smtpdata import read_data
 
 EXAMPLES = env_int("TICKETGATE_PROPERTY_EXAMPLES", 120)
-_LINE_LIMIT = 1001
 
 CHARSETS = ["utf-8", "UTF-8", "us-ascii", "iso-8859-1", "windows-1252", "gb2312", "gbk",
             "big5", "iso-2022-jp", "shift_jis", "euc-kr", "ks_c_5601-1987", "windows-1258",
@@ -53,7 +53,7 @@ def send_and_settle(gate: Running, raw: bytes) -> None:
     longest = max(len(line) + 2 for line in stuffed(raw).split(b"\r\n"))
     with Wire(gate.port()) as wire:
         reply = wire.transaction(raw)
-    if longest > _LINE_LIMIT:  # RFC 5321's line limit: a clear refusal, nothing stored
+    if longest > LINE_LIMIT:  # the daemon's line bound: a clear refusal, nothing stored
         assert (reply.code, reply.text[:5]) == (500, b"5.5.2"), reply.line
         return
     assert reply.code == 250, reply.line

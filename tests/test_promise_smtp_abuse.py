@@ -17,6 +17,7 @@ import pytest
 from conftest import Running, make_mail, write_site
 from promise_helpers import CRLF, Wire, deliver, stuffed, wait_until
 from ticketgate.config import load_settings
+from ticketgate.smtp import LINE_LIMIT
 
 TIMEOUT = 1.5
 LIMITS = f"max_recipients: 3\nmax_connections: 4\ntimeout: {TIMEOUT}\n"
@@ -99,8 +100,8 @@ def test_overlong_commands_get_500_and_the_session_goes_on(gate: Running, length
     still_serving(gate)
 
 
-def test_a_data_line_over_1000_octets_gets_500_and_nothing_is_stored(gate: Running) -> None:
-    long_line = make_mail("Lång rad").replace(b"Hej,", b"Hej," + b"x" * 1200)
+def test_a_data_line_over_the_line_limit_gets_500_and_nothing_is_stored(gate: Running) -> None:
+    long_line = make_mail("Lång rad").replace(b"Hej,", b"Hej," + b"x" * LINE_LIMIT)
     with Wire(gate.port()) as wire:
         reply = wire.transaction(long_line)
         assert (reply.code, reply.text[:5]) == (500, b"5.5.2"), reply.line
@@ -319,11 +320,12 @@ def test_lmtp_refuses_after_data_once_per_recipient(tmp_path: Path, fault: str) 
 
     from ticketgate.config import Listener
 
-    settings = load_settings(write_site(tmp_path, "max_message_size: 4000\n"))
+    size = 4000 if fault == "too big" else 4 * LINE_LIMIT  # a line over the limit fits
+    settings = load_settings(write_site(tmp_path, f"max_message_size: {size}\n"))
     running = Running(replace(settings, lmtp=Listener("127.0.0.1", 0)))
     try:
         raw = make_mail("Stor", ("x" * 70 + "\n") * 80) if fault == "too big" else (
-            make_mail("Lång rad").replace(b"Hej,", b"Hej," + b"x" * 1200))
+            make_mail("Lång rad").replace(b"Hej,", b"Hej," + b"x" * LINE_LIMIT))
         with Wire(running.port("lmtp"), ehlo=False) as wire:
             assert wire.cmd(b"LHLO client.test.invalid").code == 250
             assert wire.cmd(b"MAIL FROM:<kim@example.org>").code == 250

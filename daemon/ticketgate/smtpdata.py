@@ -8,7 +8,7 @@ holds when there is none yet, into one bytearray, and applies the same rules:
 - only CRLF "." CRLF ends the data (or "." CRLF as its first line): a bare CR or LF around a
   dot is data (RFC 5321 4.1.1.4; the SMTP smuggling attacks rely on servers that differ);
 - a CRLF-line that starts with "." loses that dot (4.5.2);
-- a line longer than the server's `line_length_limit` (1001 octets with its CRLF) is refused
+- a line longer than the server's `line_length_limit` (smtp.LINE_LIMIT, 64 KiB) is refused
   with 500, more than `data_size_limit` octets with 552, both once the data has ended
   (4.5.3.1); the data is dropped as soon as either is known. Over LMTP the refusal is
   repeated for each accepted recipient (RFC 2033 4.2), which aiosmtpd did not do.
