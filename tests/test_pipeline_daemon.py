@@ -153,6 +153,17 @@ def test_automatic_mail_is_stored_never_acknowledged(running: Running) -> None:
     assert all(v["acknowledgement"] is None for v in verdicts)
 
 
+def test_null_envelope_sender_over_smtp_is_a_bounce(running: Running) -> None:
+    # A notification with MAIL FROM:<> and no other machine sign (the From looks like a person):
+    # the null reverse-path alone says it must get no ticket and no acknowledgement.
+    send(running.port(), make_mail("Ditt meddelande", "Meddelandet kunde inte levereras.",
+                                   sender="kim@example.org"), mail_from="")
+    assert q(running, "SELECT mail_from FROM spool") == [("",)]
+    assert q(running, "SELECT count(*) FROM tickets") == [(0,)]
+    assert q(running, "SELECT kind FROM events WHERE ticket_id IS NULL") == [("bounce",)]
+    assert q(running, "SELECT count(*) FROM outbox") == [(0,)]
+
+
 def test_rcpt_refusal_does_not_leak_into_spool(running: Running) -> None:
     with smtplib.SMTP("127.0.0.1", running.port()) as client:
         client.ehlo()

@@ -17,6 +17,7 @@ import email.utils
 import io
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,8 @@ class Delivered:
     spool_id: int | None = None
 
 
-def envelope_sender(raw: bytes) -> str:
-    """The From address, as a relaying MTA would have it in MAIL FROM; "" when there is none."""
+def from_address(raw: bytes) -> str:
+    """The From address; "" when there is none that an MTA could use."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     try:
         _, address = email.utils.parseaddr(str(msg.get("From", "")))
@@ -64,6 +65,25 @@ def envelope_sender(raw: bytes) -> str:
         return ""
     ok = re.fullmatch(r"[^\s<>@]+@[^\s<>@]+", address or "")
     return address if ok and address.isascii() else ""
+
+
+def envelope_sender(raw: bytes, name: str) -> str:
+    """MAIL FROM as a relaying MTA would give it: the Return-Path ("" for <>) when the file
+    has one, else its From; a file with neither gets a made-up sender of its own, since a
+    null sender would rightly make it a bounce."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    ok = re.compile(r"[^\s<>@]+@[^\s<>@]+")
+    for header in ("Return-Path", "From"):
+        try:
+            value = str(msg.get(header, ""))
+            _, address = email.utils.parseaddr(value)
+        except Exception:
+            continue
+        if header == "Return-Path" and value.strip() == "<>":
+            return ""
+        if ok.fullmatch(address or "") and address.isascii():
+            return address
+    return f"file-{zlib.crc32(name.encode()):08x}@corpus.test.invalid"
 
 
 def is_machine(name: str, raw: bytes) -> bool:
@@ -75,7 +95,7 @@ def is_machine(name: str, raw: bytes) -> bool:
     def value(header: str) -> str:
         return str(msg.get(header, "")).strip().lower()
 
-    sender = envelope_sender(raw).lower()
+    sender = from_address(raw).lower()
     return bool(
         msg.get_content_type() == "multipart/report"
         or value("auto-submitted") not in ("", "no")
@@ -100,7 +120,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         with Wire(running.port()) as wire:
             for path in files:
                 data = crlf(path.read_bytes())
-                mail_from = envelope_sender(data)
+                mail_from = envelope_sender(data, str(path.relative_to(CORPORA)))
                 reply = wire.transaction(data, mail_from=mail_from)
                 if reply.code >= 400:
                     wire.cmd(b"RSET")

@@ -280,7 +280,8 @@ class SpoolHandler:
         message_id = peek_message_id(raw)
         rcpts = tuple(envelope.rcpt_tos)
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        mail_from = envelope.mail_from or ""
+        # aiosmtpd keeps MAIL FROM:<> as "<>"; the spool, inject and automail say "" for it.
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         received = time.time()
         try:
             spool_id = await self.store.writer.run(

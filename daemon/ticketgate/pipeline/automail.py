@@ -65,7 +65,7 @@ def classify(mail: ParsedMail, mail_from: str, *, instance: str,
         return "bounce", f"multipart/report; report-type={report or '?'}"
     if ctype in ("message/delivery-status", "message/disposition-notification"):
         return "bounce", f"a bare {ctype}"
-    if mail_from == "":
+    if mail_from in ("", "<>"):  # "<>": how spool rows stored it before the listener said ""
         return "bounce", "null envelope sender (<>)"
     if mail.header("return-path") is not None and _value(mail, "return-path") in ("<>", ""):
         return "bounce", "null return path (Return-Path: <>)"
