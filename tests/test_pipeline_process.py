@@ -193,6 +193,23 @@ def test_a_restarted_child_runs_the_last_good_rules_not_the_broken_files(serving
     assert log.count("pipeline_child_started") == 2
 
 
+def test_a_restarted_child_runs_the_parents_settings_not_a_broken_file(serving) -> None:  # type: ignore[no-untyped-def]
+    site, port, proc = serving
+    first = the_child(proc)
+    site.write_text("this: [is not: valid yaml\n")  # an admin's half-saved edit
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while children(proc.pid) in ([], [first]):
+        assert time.monotonic() < deadline, "the child was not restarted"
+        time.sleep(0.05)
+    send(port, make_mail("Skrivaren krånglar", "Skrivaren i rum 3110 skriver inte ut."))
+    wait_done(site, 1)  # the new child started and works, on the settings serve started with
+    assert db_rows(site, "SELECT count(*) FROM tickets") == [(1,)]
+    log = stop(proc)
+    assert log.count("pipeline_child_started") == 2
+    assert "pipeline_child_died" in log and "pipeline_child_ready" in log
+
+
 def test_orderly_stop_lets_the_child_finish_what_was_spooled(tmp_path: Path) -> None:
     site = write_site(tmp_path, extra=SEPARATE)
     port = free_port()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from conftest import make_mail, write_site
 from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
-from ticketgate.pipelineproc import Arrivals, RulesReader, give_way, rules_frame
+from ticketgate.pipelineproc import Arrivals, RulesReader, frame, give_way, rules_frame
 from ticketgate.rules import load_rules
 from ticketgate.store import StorageError, Store, spool
 from ticketgate.store import writer as writer_module
@@ -41,6 +42,34 @@ def test_rules_survive_the_pipe_in_pieces() -> None:
         got += reader.feed(frame[i:i + 4093])
     assert got == [rules, rules]
     assert got[0].queues == rules.queues and got[0].is_function_address("helpdesk@example.org")
+
+
+def test_the_settings_come_first_and_the_rules_after_them_are_left_whole(tmp_path: Path) -> None:
+    settings = load_settings(write_site(tmp_path))
+    rules = load_rules(REPO / "rules", REPO / "templates")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, frame(settings))  # small: fits in the pipe's buffer
+        writer = threading.Thread(target=os.write, args=(write_end, rules_frame(rules)))
+        writer.start()
+        reader = RulesReader()
+        assert reader.settings(read_end) == settings
+        assert reader.first(read_end) == rules  # not swallowed by the settings read
+        writer.join()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_pipe_that_does_not_start_with_settings_is_refused(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, rules_frame(load_rules(REPO / "rules", REPO / "templates"))[:60000])
+        with pytest.raises(RuntimeError, match="settings"):
+            os.close(write_end)
+            RulesReader().settings(read_end)
+    finally:
+        os.close(read_end)
 
 
 @pytest.fixture
@@ -143,8 +172,6 @@ def test_the_writer_gives_up_after_lock_wait(store: Store, monkeypatch: pytest.M
 
 def test_at_start_the_newest_rules_win_and_a_partial_frame_waits() -> None:
     import fcntl
-    import os
-
     old = load_rules(REPO / "rules", REPO / "templates")
     newer = old.__class__(queues=old.queues, function_addresses=old.function_addresses,
                           routes=old.routes, lexicon=old.lexicon, templates=frozenset({"x"}))

@@ -35,8 +35,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon import Daemon
 
-    settings = _settings(args)
-    configure(settings.log_format)
     if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
         from .pipelineproc import RulesReader, die_with_parent
 
@@ -44,11 +42,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not die_with_parent():
             return exits.OK
         reader = RulesReader()
+        settings = reader.settings(args.pipeline_rules)  # never the file: it may have changed
+        configure(settings.log_format)
         rules = reader.first(args.pipeline_rules)
         inline = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
         child = Daemon(inline, rules=rules)
         asyncio.run(child.run_pipeline_child(args.pipeline_child, args.pipeline_rules, reader))
         return exits.OK
+    settings = _settings(args)
+    configure(settings.log_format)
     # With `pipeline.process: inline` the pipeline thread would otherwise keep the GIL for
     # 5 ms slices while every SMTP reply waits behind it; shorter slices halved the accept
     # latency under load (BENCHMARKS.md, "--switch-interval"). The default, a pipeline child

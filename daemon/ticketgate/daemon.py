@@ -71,7 +71,7 @@ class Daemon:
         self.metrics_address: tuple[str, int] | None = None  # where /metrics is served, if on
         # pipeline.process: separate -> worker, outbox and retry job run in a child process
         self.child = (
-            PipelineChild(settings.source, self.rules)
+            PipelineChild(settings, self.rules)
             if settings.pipeline.process == "separate" and not spool_only else None
         )
 

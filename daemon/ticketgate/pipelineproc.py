@@ -7,10 +7,10 @@ on the same database. Two pipes join them:
 - wake: the parent writes one byte per spooled mail (never blocking: a full pipe already
   means "wake up"); the child counts them to see a burst (Arrivals). Closing it is the
   orderly stop: the child works through what is queued, then exits.
-- rules: the parent sends the rules it has accepted, pickled, at each start of a child and
-  after each successful reload. The child never reads the rules files itself, so a child
-  restarted after the admin saved broken rules still runs the last good ones, as the parent
-  does.
+- rules: the parent sends its settings and the rules it has accepted, pickled, at each start
+  of a child, and the rules again after each successful reload. The child reads neither the
+  settings file nor the rules files, so a child restarted after the admin saved a broken one
+  runs what the parent runs (settings change only with a restart of `serve`).
 
 The parent restarts a child that dies, with a backoff. Rows the child has not processed stay
 `new` and are taken up by the next child; apply's claim check keeps that exactly-once.
@@ -32,10 +32,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 import structlog
 
+from .config import Settings
 from .rules import Rules
 
 log = structlog.get_logger("ticketgate.pipelineproc")
@@ -86,21 +86,25 @@ def give_way(arrivals: Arrivals, lag: Callable[[], float], max_lag: float) -> Ca
 _LENGTH = struct.Struct("!Q")
 
 
-def rules_frame(rules: Rules) -> bytes:
-    """`rules` as one length-prefixed frame for the rules pipe."""
-    data = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
+def frame(value: Settings | Rules) -> bytes:
+    """`value` as one length-prefixed frame for the rules pipe."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(data)) + data
 
 
+def rules_frame(rules: Rules) -> bytes:
+    """`rules` as one frame for the rules pipe."""
+    return frame(rules)
+
+
 class RulesReader:
-    """The child's end of the rules pipe: bytes in, whole Rules out."""
+    """The child's end of the rules pipe: bytes in, the settings first, then whole Rules."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[Rules]:
-        self._buffer += data
-        out: list[Rules] = []
+    def _frames(self) -> list[object]:
+        out: list[object] = []
         while len(self._buffer) >= _LENGTH.size:
             (size,) = _LENGTH.unpack_from(self._buffer)
             if len(self._buffer) < _LENGTH.size + size:
@@ -110,6 +114,31 @@ class RulesReader:
             # Written by our own parent on a pipe only the two share.
             out.append(pickle.loads(body))
         return out
+
+    def feed(self, data: bytes) -> list[Rules]:
+        self._buffer += data
+        out = self._frames()
+        if not all(isinstance(r, Rules) for r in out):
+            raise RuntimeError("the rules pipe carried something other than rules")
+        return out  # type: ignore[return-value]
+
+    def _fill(self, fd: int, size: int) -> None:
+        """Read until the buffer holds `size` bytes, and not one more."""
+        while len(self._buffer) < size:
+            data = os.read(fd, size - len(self._buffer))
+            if not data:
+                raise RuntimeError("the parent closed the rules pipe before sending settings")
+            self._buffer += data
+
+    def settings(self, fd: int) -> Settings:
+        """Block until the settings, the pipe's first frame, arrive on `fd` (the child's start).
+        Nothing after that frame is read: the rules follow with `first`."""
+        self._fill(fd, _LENGTH.size)
+        self._fill(fd, _LENGTH.size + _LENGTH.unpack_from(self._buffer)[0])
+        (value,) = self._frames()
+        if not isinstance(value, Settings):
+            raise RuntimeError("the rules pipe did not start with the settings")
+        return value
 
     def first(self, fd: int) -> Rules:
         """Block until rules arrive on `fd` (the child's start); the newest if several did.
@@ -160,8 +189,8 @@ def _write_all(fd: int, data: bytes, lock: threading.Lock) -> None:
 
 
 class PipelineChild:
-    def __init__(self, config: Path | None, rules: Callable[[], Rules]) -> None:
-        self.config = config
+    def __init__(self, settings: Settings, rules: Callable[[], Rules]) -> None:
+        self.settings = settings
         self.rules = rules
         self.proc: subprocess.Popen[bytes] | None = None
         self._read_fd, self._write_fd = os.pipe()
@@ -172,9 +201,9 @@ class PipelineChild:
         self._stopping = False
 
     def command(self, rules_fd: int) -> list[str]:
-        cmd = [sys.executable, "-m", "ticketgate.cli", "serve", "--pipeline-child",
-               str(self._read_fd), "--pipeline-rules", str(rules_fd)]
-        return cmd + (["--config", str(self.config)] if self.config else [])
+        # No --config: the settings come over the rules pipe, as the parent read them.
+        return [sys.executable, "-m", "ticketgate.cli", "serve", "--pipeline-child",
+                str(self._read_fd), "--pipeline-rules", str(rules_fd)]
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}  # the parent's
@@ -192,16 +221,19 @@ class PipelineChild:
             with contextlib.suppress(OSError):
                 os.close(self._rules_fd)
         self._rules_fd = ours
-        self.send_rules(self.rules())
+        self._send(frame(self.settings) + rules_frame(self.rules()))
         log.info("pipeline_child_started", pid=proc.pid)
         return proc
 
     def send_rules(self, rules: Rules) -> None:
         """Hand `rules` to the running child (in a thread: the frame may exceed a pipe's buffer)."""
+        self._send(rules_frame(rules))
+
+    def _send(self, data: bytes) -> None:
         fd = self._rules_fd
         if fd is None:
             return
-        threading.Thread(target=_write_all, args=(fd, rules_frame(rules), self._rules_lock),
+        threading.Thread(target=_write_all, args=(fd, data, self._rules_lock),
                          name="ticketgate-rules-send", daemon=True).start()
 
     def start(self) -> None:
