@@ -1,0 +1,80 @@
+"""The listener's shortcuts for CPU per mail give exactly what aiosmtpd's own code gives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from ticketgate import smtp as gate_smtp
+from ticketgate.smtp import GateLMTP, GateSMTP, Sessions
+
+
+class _Handler:
+    async def handle_DATA(self, *args: object) -> str:
+        return "250 OK"
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _make(cls: type, loop: asyncio.AbstractEventLoop) -> SMTP:
+    kwargs = {"data_size_limit": 1000, "enable_SMTPUTF8": True, "decode_data": False,
+              "hostname": "gate.test.invalid", "ident": "t", "timeout": 30, "loop": loop}
+    if cls is SMTP:
+        return SMTP(_Handler(), **kwargs)  # type: ignore[arg-type]
+    return cls(_Handler(), sessions=Sessions(10), **kwargs)  # type: ignore[no-any-return]
+
+
+# MAIL FROM:/RCPT TO: arguments after the keyword, as aiosmtpd hands them to _getaddr.
+PATHS = [
+    "", "<>", " <>", "<helpdesk@example.org>", "<helpdesk@example.org> SIZE=3000 BODY=8BITMIME",
+    "helpdesk@example.org", "helpdesk@example.org SIZE=1", "<@relay.example:helpdesk@example.org>",
+    '<"quoted local"@example.org>', "<kim.öberg@exempel.se>", "<a..b@example.org>",
+    "<user@[192.0.2.1]>", "<no-at-sign>", "<unterminated@example.org", "<<x@example.org>>",
+    "<x@example.org>>", "(comment) <x@example.org>", "<x@example.org> (comment)", "@", "<@>",
+    "\t<tab@example.org>", "<" + "l" * 70 + "@example.org>", "<x@" + "d" * 600 + ".org>",
+    "<x@example.org>\x00", "<😀@example.org>", "x" * 2000,
+]
+
+
+@pytest.mark.parametrize("cls", [GateSMTP, GateLMTP])
+@pytest.mark.parametrize("limit", [0, 64])
+def test_addresses_are_read_as_aiosmtpd_reads_them(
+    cls: type, limit: int, loop: asyncio.AbstractEventLoop
+) -> None:
+    ours, theirs = _make(cls, loop), _make(SMTP, loop)
+    ours.local_part_limit = theirs.local_part_limit = limit
+    for arg in PATHS * 2:  # the second time from the cache
+        try:
+            expected: object = theirs._getaddr(arg)
+        except Exception as exc:  # whatever the parser raises besides HeaderParseError
+            expected = type(exc)
+            with pytest.raises(expected):
+                ours._getaddr(arg)
+            continue
+        assert ours._getaddr(arg) == expected, arg
+
+
+def test_an_address_seen_before_is_not_parsed_again(loop: asyncio.AbstractEventLoop) -> None:
+    session = _make(GateSMTP, loop)
+    gate_smtp._parse_path.cache_clear()
+    with mock.patch.object(gate_smtp, "get_angle_addr", wraps=gate_smtp.get_angle_addr) as parse:
+        for _ in range(3):
+            assert session._getaddr("<helpdesk@example.org>") == ("helpdesk@example.org", "")
+    assert parse.call_count == 1
+
+
+def test_an_overlong_argument_is_not_remembered(loop: asyncio.AbstractEventLoop) -> None:
+    session = _make(GateSMTP, loop)
+    gate_smtp._parse_path.cache_clear()
+    junk = "<" + "x" * 1000 + "@example.org>"
+    assert session._getaddr(junk) == (junk[1:-1], "")
+    assert gate_smtp._parse_path.cache_info().currsize == 0
