@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +41,20 @@ class _Work:
 
 
 _STOP = object()
+
+
+def _settle(future: Future[Any], ok: bool, value: Any) -> None:
+    """Give a job's result (ok) or exception to its future, unless nobody waits any more.
+
+    A waiter may give up: an asyncio task cancelled while it awaits `Writer.run` (a client gone
+    during its commit) cancels the future. The job has run all the same; setting the result
+    of a cancelled future would raise, and that raise killed the writer thread.
+    """
+    with contextlib.suppress(InvalidStateError):
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class Batch:
@@ -124,7 +138,7 @@ class Writer:
     def _put(self, works: list[_Work]) -> None:
         if not self._thread.is_alive():
             for work in works:
-                work.future.set_exception(StorageError("the store is closed"))
+                _settle(work.future, False, StorageError("the store is closed"))
             return
         self._queue.put(works)
 
@@ -255,13 +269,10 @@ class Writer:
             self._reset()
             failure = exc if isinstance(exc, StorageError) else StorageError(str(exc))
             for work in batch:
-                work.future.set_exception(failure)
+                _settle(work.future, False, failure)
             return rest
         for work, (ok, value) in zip(batch, results, strict=True):
-            if ok:
-                work.future.set_result(value)
-            else:
-                work.future.set_exception(value)
+            _settle(work.future, ok, value)
         callbacks, self._after = self._after, []
         for callback in callbacks:
             try:

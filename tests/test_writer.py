@@ -1,0 +1,59 @@
+"""The single writer's contract with its waiters: results after the commit, whoever gives up."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ticketgate.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "t.db").open()
+    s.writer.call(lambda c: c.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+    yield s
+    s.close()
+
+
+def _insert(n: int, gate: threading.Event | None = None):  # type: ignore[no-untyped-def]
+    def job(conn: sqlite3.Connection) -> int:
+        if gate is not None:
+            gate.wait(5)
+        conn.execute("INSERT INTO probe VALUES (?)", (n,))
+        return n
+    return job
+
+
+def test_a_waiter_cancelled_during_the_commit_leaves_the_writer_working(store: Store) -> None:
+    # A client that goes away while its mail is being committed cancels the awaiting task.
+    async def scenario() -> int:
+        gate = threading.Event()
+        waiting = asyncio.ensure_future(store.writer.run(_insert(1, gate)))
+        await asyncio.sleep(0.05)  # the job is running in the writer, held by the gate
+        waiting.cancel()
+        await asyncio.sleep(0)
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return await asyncio.wait_for(store.writer.run(_insert(2)), 5)
+
+    assert asyncio.run(scenario()) == 2
+    assert store.writer._thread.is_alive()
+    # The cancelled job ran and committed all the same: only its answer went nowhere.
+    assert store.view.conn.execute("SELECT n FROM probe ORDER BY n").fetchall() == [(1,), (2,)]
+
+
+def test_a_future_cancelled_before_its_group_runs_leaves_the_writer_working(store: Store) -> None:
+    gate = threading.Event()
+    first = store.writer.submit(_insert(1, gate))
+    second = store.writer.submit(_insert(2))
+    assert second.cancel()
+    gate.set()
+    assert first.result(5) == 1
+    assert store.writer.call(_insert(3), timeout=5) == 3
