@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketgate.store import Store
+from ticketgate.store import StorageError, Store
 
 
 @pytest.fixture
@@ -57,3 +57,44 @@ def test_a_future_cancelled_before_its_group_runs_leaves_the_writer_working(stor
     gate.set()
     assert first.result(5) == 1
     assert store.writer.call(_insert(3), timeout=5) == 3
+
+
+def test_a_group_awaited_from_a_loop_is_answered_in_one_wake_up(store: Store) -> None:
+    def failing(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO probe VALUES (99)")
+        raise ValueError("job 5 fails alone")
+
+    async def scenario() -> tuple[list[object], int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = 0
+        threadsafe = loop.call_soon_threadsafe
+
+        def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal wake_ups
+            wake_ups += 1
+            return threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        gate = threading.Event()
+        held = store.writer.submit(_insert(0, gate))  # the next ten queue up behind it
+        jobs = [failing if n == 5 else _insert(n) for n in range(1, 11)]
+        waiting = [asyncio.ensure_future(store.writer.run(job)) for job in jobs]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert held.result(5) == 0
+        return results, wake_ups
+
+    results, wake_ups = asyncio.run(scenario())
+    assert [r if isinstance(r, int) else str(r) for r in results] == [
+        1, 2, 3, 4, "job 5 fails alone", 6, 7, 8, 9, 10]
+    assert wake_ups == 1
+    rows = store.view.conn.execute("SELECT n FROM probe ORDER BY n").fetchall()
+    assert rows == [(n,) for n in range(11) if n != 5]
+
+
+def test_run_on_a_closed_store_fails_with_storage_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db").open()
+    store.close()
+    with pytest.raises(StorageError):
+        asyncio.run(store.writer.run(_insert(1)))

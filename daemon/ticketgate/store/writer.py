@@ -37,24 +37,49 @@ class StorageError(Exception):
 @dataclass
 class _Work:
     job: Job
-    future: Future[Any]
+    # Threads wait on a concurrent Future; `Writer.run` on an asyncio future of its loop,
+    # which the writer answers together with the rest of its group (see _deliver).
+    future: Future[Any] | asyncio.Future[Any]
 
 
 _STOP = object()
 
 
-def _settle(future: Future[Any], ok: bool, value: Any) -> None:
+def _settle(future: Future[Any] | asyncio.Future[Any], ok: bool, value: Any) -> None:
     """Give a job's result (ok) or exception to its future, unless nobody waits any more.
 
     A waiter may give up: an asyncio task cancelled while it awaits `Writer.run` (a client gone
     during its commit) cancels the future. The job has run all the same; setting the result
     of a cancelled future would raise, and that raise killed the writer thread.
     """
+    if isinstance(future, asyncio.Future) and future.done():  # cancelled: asyncio's own state
+        return
     with contextlib.suppress(InvalidStateError):
         if ok:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _deliver(works: list[_Work], outcomes: list[tuple[bool, Any]]) -> None:
+    """Settle each job's future with its (ok, result or exception), in order.
+
+    Futures of an event loop are settled on that loop, all of a group in one callback.
+    """
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for work, (ok, value) in zip(works, outcomes, strict=True):
+        if isinstance(work.future, asyncio.Future):
+            answers.setdefault(work.future.get_loop(), []).append((work.future, ok, value))
+        else:
+            _settle(work.future, ok, value)
+    for loop, settled in answers.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        _settle(future, ok, value)
 
 
 class Batch:
@@ -148,7 +173,13 @@ class Writer:
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` in the writer and await its commit without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(job))
+        if not self._thread.is_alive():
+            raise StorageError("the store is closed")
+        # An asyncio future, not a wrapped concurrent one: the writer wakes the loop once per
+        # group rather than once per job (each wake-up is a write to the loop's self-pipe).
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Work(job, future))
+        return await future
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """From inside a job: run `callback` once this job's group is durably committed.
@@ -268,11 +299,9 @@ class Writer:
             log.error("store_commit_failed", error=str(exc), jobs=len(batch))
             self._reset()
             failure = exc if isinstance(exc, StorageError) else StorageError(str(exc))
-            for work in batch:
-                _settle(work.future, False, failure)
+            _deliver(batch, [(False, failure)] * len(batch))
             return rest
-        for work, (ok, value) in zip(batch, results, strict=True):
-            _settle(work.future, ok, value)
+        _deliver(batch, results)
         callbacks, self._after = self._after, []
         for callback in callbacks:
             try:
