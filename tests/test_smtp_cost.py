@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 from unittest import mock
 
@@ -78,3 +79,47 @@ def test_an_overlong_argument_is_not_remembered(loop: asyncio.AbstractEventLoop)
     junk = "<" + "x" * 1000 + "@example.org>"
     assert session._getaddr(junk) == (junk[1:-1], "")
     assert gate_smtp._parse_path.cache_info().currsize == 0
+
+
+def _tables(session: SMTP) -> tuple[object, ...]:
+    return (
+        {name: method.__func__ for name, method in session._smtp_methods.items()},
+        {name: (impl.method.__func__, impl.is_builtin)
+         for name, impl in session._auth_methods.items()},
+        set(session._handle_hooks),
+    )
+
+
+@pytest.mark.parametrize("cls", [GateSMTP, GateLMTP])
+def test_a_session_knows_the_commands_a_full_dir_would_give(
+    cls: type, loop: asyncio.AbstractEventLoop
+) -> None:
+    class FullDir(cls):  # type: ignore[misc,valid-type]
+        def __dir__(self):  # type: ignore[no-untyped-def]
+            return object.__dir__(self)
+
+    session, reference = _make(cls, loop), _make(FullDir, loop)
+    assert _tables(session) == _tables(reference)
+    assert {"DATA", "MAIL", "RCPT", "EHLO", "QUIT"} <= set(session._smtp_methods)
+    assert session._smtp_methods["DATA"].__self__ is session
+    # Once built, the session lists all its attributes again.
+    assert "sessions" in dir(session) and "push" in dir(session)
+
+
+def test_building_a_session_fetches_only_its_command_methods(
+    loop: asyncio.AbstractEventLoop
+) -> None:
+    # aiosmtpd's __init__ runs inspect.getmembers on every new session; fetching each of the
+    # ~130 attributes cost more than the rest of the connection's setup.
+    fetched: list[str] = []
+    getmembers = inspect.getmembers
+
+    def recording(obj: object, *args: object) -> list[tuple[str, object]]:
+        members = getmembers(obj, *args)  # type: ignore[arg-type]
+        if isinstance(obj, GateSMTP):
+            fetched.extend(name for name, _ in members)
+        return members
+
+    with mock.patch.object(inspect, "getmembers", recording):
+        _make(GateSMTP, loop)
+    assert fetched and all(name.startswith(("smtp_", "auth_")) for name in fetched)
