@@ -98,3 +98,37 @@ def test_run_on_a_closed_store_fails_with_storage_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StorageError):
         asyncio.run(store.writer.run(_insert(1)))
+
+
+def test_a_one_statement_job_runs_without_a_savepoint_and_fails_alone(store: Store) -> None:
+    store.writer.call(lambda c: c.execute(
+        "CREATE TABLE IF NOT EXISTS positive (n INTEGER CHECK (n > 0))"))
+    statements: list[str] = []
+    store.writer.call(lambda c: c.set_trace_callback(statements.append))
+
+    def insert(n: int):  # type: ignore[no-untyped-def]
+        return lambda c: c.execute("INSERT INTO positive VALUES (?)", (n,)).rowcount
+
+    async def scenario() -> list[object]:
+        gate = threading.Event()
+        held = store.writer.submit(_insert(0, gate))  # the three below form one group
+        waiting = [asyncio.ensure_future(store.writer.run(insert(n), one_statement=True))
+                   for n in (1, -1, 2)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert held.result(5) == 0
+        return results
+
+    first, failed, last = asyncio.run(scenario())
+    store.writer.call(lambda c: c.set_trace_callback(None))
+    assert (first, last) == (1, 1)
+    assert isinstance(failed, sqlite3.IntegrityError)
+    assert store.view.conn.execute("SELECT n FROM positive ORDER BY n").fetchall() == [(1,), (2,)]
+    inserts = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO positive")]
+    assert len(inserts) == 3
+    assert all(statements[i - 1] != "SAVEPOINT job" for i in inserts)
+    assert all(statements[i + 1] != "RELEASE job" for i in inserts)
+    # A job that did not say so still runs in a savepoint of its own: the held one did.
+    held = statements.index("INSERT INTO probe VALUES (0)")
+    assert statements[held - 1] == "SAVEPOINT job" and statements[held + 1] == "RELEASE job"

@@ -344,7 +344,8 @@ class SpoolHandler:
                 lambda c: spool_rows.insert(
                     c, raw=raw, mail_from=mail_from, rcpt_to=rcpts, peer=peer,
                     protocol=self.protocol, received_at=received,
-                )
+                ),
+                one_statement=True,  # the INSERT of the row, no more
             )
         except Exception as exc:
             log.error("spool_failed", error=str(exc), peer=peer, size=len(raw),
