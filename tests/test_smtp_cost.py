@@ -123,3 +123,36 @@ def test_building_a_session_fetches_only_its_command_methods(
     with mock.patch.object(inspect, "getmembers", recording):
         _make(GateSMTP, loop)
     assert fetched and all(name.startswith(("smtp_", "auth_")) for name in fetched)
+
+
+class _Wire:
+    """A StreamWriter stand-in that keeps every write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    async def drain(self) -> None:
+        return None
+
+
+def _ehlo(session: SMTP, loop: asyncio.AbstractEventLoop) -> list[bytes]:
+    wire = _Wire()
+    session._writer = wire  # type: ignore[assignment]
+    session.session = session._create_session()
+    hello = session.smtp_LHLO if isinstance(session, GateLMTP) else session.smtp_EHLO
+    loop.run_until_complete(hello("client.example.org"))
+    loop.run_until_complete(session.smtp_NOOP(""))
+    return wire.writes
+
+
+@pytest.mark.parametrize("cls", [GateSMTP, GateLMTP])
+def test_the_ehlo_reply_goes_out_whole_in_one_write(
+    cls: type, loop: asyncio.AbstractEventLoop
+) -> None:
+    ours, theirs = _ehlo(_make(cls, loop), loop), _ehlo(_make(SMTP, loop), loop)
+    assert len(theirs) > 3 and len(ours) == 2  # the EHLO reply, then NOOP's
+    assert b"".join(ours) == b"".join(theirs)  # the same bytes on the wire
+    assert ours[0].startswith(b"250-gate.test.invalid\r\n") and ours[0].endswith(b"250 HELP\r\n")

@@ -54,6 +54,7 @@ TEMPFAIL = "451 4.3.0 Temporary local problem storing the message; try again lat
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TOO_BUSY = "421 4.7.0 Too many connections, try again later"
 TIMED_OUT = "421 4.4.2 Timeout exceeded, closing connection"
+_CONTINUED = re.compile(r"\d{3}-")  # a line of a reply with more lines to come (RFC 5321 4.2.1)
 _TOO_BIG = ("552 Error: Too much mail data",
             "552 Error: message size exceeds fixed maximum message size")
 QUIET = 1.0  # seconds a session between transactions may idle once draining, before its 421
@@ -180,6 +181,7 @@ class _Limited:
     _listing_commands = False  # True while aiosmtpd's __init__ runs: see __dir__
 
     def __init__(self, handler: Any, **kwargs: Any) -> None:
+        self._continued: list[str] = []  # lines of a multi-line reply not yet sent (see push)
         self._listing_commands = True
         try:
             super().__init__(handler, **kwargs)  # type: ignore[call-arg]
@@ -255,7 +257,17 @@ class _Limited:
             metrics.refused(self._protocol, status, "too_big")
         # aiosmtpd's loop attribute: asyncio.get_running_loop() makes a getpid() system call.
         self.last_reply = self.loop.time()  # type: ignore[attr-defined]
-        await super().push(_ENHANCED.get(status, status))  # type: ignore[misc]
+        text = _ENHANCED.get(status, status)
+        if isinstance(text, str):
+            if _CONTINUED.match(text):
+                # A line of a multi-line reply (EHLO's five): aiosmtpd pushes the next one at
+                # once, so it waits for them and the reply goes out in one write, not five.
+                self._continued.append(text)
+                return
+            if self._continued:
+                text = "\r\n".join([*self._continued, text])
+                self._continued.clear()
+        await super().push(text)  # type: ignore[misc]
 
     def _timeout_cb(self) -> None:
         # aiosmtpd just closes a stalled session; say why first (as Postfix does), so the
