@@ -12,6 +12,7 @@ from aiosmtpd.smtp import SMTP
 
 from ticketgate import smtp as gate_smtp
 from ticketgate.smtp import GateLMTP, GateSMTP, Sessions
+from ticketgate.smtpdata import read_data, reading_data
 
 
 class _Handler:
@@ -156,3 +157,40 @@ def test_the_ehlo_reply_goes_out_whole_in_one_write(
     assert len(theirs) > 3 and len(ours) == 2  # the EHLO reply, then NOOP's
     assert b"".join(ours) == b"".join(theirs)  # the same bytes on the wire
     assert ours[0].startswith(b"250-gate.test.invalid\r\n") and ours[0].endswith(b"250 HELP\r\n")
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses = 0
+
+    def pause_reading(self) -> None:
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        return None
+
+
+def test_data_is_read_without_pausing_the_socket_and_commands_keep_their_limit(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # asyncio pauses a socket once its reader holds twice its limit; aiosmtpd's limit (1001,
+    # the command line length) paused and resumed every mail over 2 KB: two system calls each.
+    reader = asyncio.StreamReader(limit=1001, loop=loop)
+    transport = _Transport()
+    reader.set_transport(transport)
+    body = b"".join(b"line %05d of a mail of 20 KB or so\r\n" % n for n in range(600))
+
+    async def scenario() -> bytes | None:
+        with reading_data(reader):
+            reader.feed_data(body + b".\r\n")
+            data, refusal = await read_data(reader, size_limit=None, line_limit=1001)
+        assert refusal is None
+        return data
+
+    assert loop.run_until_complete(scenario()) == body
+    assert transport.pauses == 0
+    reader.feed_data(b"MAIL FROM:<" + b"x" * 2500 + b">\r\n")
+    with pytest.raises(asyncio.LimitOverrunError):  # a command line still has its limit
+        loop.run_until_complete(reader.readuntil(b"\r\n"))
+    assert transport.pauses == 1
