@@ -19,12 +19,17 @@ Used by the SMTP and LMTP sessions (smtp.py) in place of aiosmtpd's `smtp_DATA`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING
 
 END = b"\r\n.\r\n"
+# While DATA is read, the session's StreamReader may hold this much before it pauses reading
+# the socket (twice this, as asyncio counts) and looks this far for END in one go.
+DATA_READ_LIMIT = 64 * 1024
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"  # aiosmtpd's texts: smtp.py maps them
 TOO_MUCH = "552 Error: Too much mail data"
 
@@ -101,6 +106,29 @@ async def read_data(
     return data.replace(b"\r\n.", b"\r\n"), None
 
 
+@contextlib.contextmanager
+def reading_data(reader: asyncio.StreamReader) -> Iterator[None]:
+    """Raise the reader's limit to DATA_READ_LIMIT for a while (aiosmtpd sets it to its line
+    length limit, 1001, for the commands).
+
+    With 1001 asyncio paused the socket once 2002 octets were waiting and resumed it when they
+    were taken: two epoll_ctl calls and a tenth of the listener's CPU for every mail over 2 KB,
+    and readuntil raising LimitOverrunError for any piece over 1001 octets. DATA has no such limit
+    (its lines are checked by _Lines), so it is read in larger steps; memory stays bounded
+    by DATA_READ_LIMIT. StreamReader has no public way to change its limit: when its private
+    `_limit` is not there, this does nothing.
+    """
+    limit = getattr(reader, "_limit", None)
+    if not isinstance(limit, int) or limit >= DATA_READ_LIMIT:
+        yield
+        return
+    reader._limit = DATA_READ_LIMIT  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        reader._limit = limit  # type: ignore[attr-defined]
+
+
 async def smtp_DATA(session: Any, arg: str | None) -> None:
     """aiosmtpd's `SMTP.smtp_DATA`, reading with `read_data`; `session` is the SMTP protocol."""
     if await session.check_helo_needed():
@@ -113,13 +141,14 @@ async def smtp_DATA(session: Any, arg: str | None) -> None:
     if arg:
         await session.push("501 Syntax: DATA")
         return
-    await session.push("354 End data with <CR><LF>.<CR><LF>")
-    try:
-        data, refusal = await read_data(session._reader, size_limit=session.data_size_limit,
-                                        line_limit=session.line_length_limit)
-    except asyncio.CancelledError:  # the connection was lost during DATA
-        session._writer.close()
-        raise
+    with reading_data(session._reader):  # raised before the 354 that lets the data come
+        await session.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data, refusal = await read_data(session._reader, size_limit=session.data_size_limit,
+                                            line_limit=session.line_length_limit)
+        except asyncio.CancelledError:  # the connection was lost during DATA
+            session._writer.close()
+            raise
     if refusal is not None or data is None:
         # LMTP answers once per accepted recipient (RFC 2033 4.2), refusals too: one reply
         # for two recipients would leave the client waiting for the second until it times out.

@@ -2,7 +2,8 @@
 
 Async code and other threads hand it functions of the connection and wait for the result.
 Every job in a group runs inside its own SAVEPOINT, so one failing job does not spoil the
-others, and the group is made durable by one COMMIT (one fsync under synchronous=FULL).
+others (a job of one statement needs none: SQLite undoes a failed statement by itself), and
+the group is made durable by one COMMIT (one fsync under synchronous=FULL).
 A job's future resolves only after that COMMIT has returned: "done" means "on disk".
 """
 
@@ -16,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,10 +38,50 @@ class StorageError(Exception):
 @dataclass
 class _Work:
     job: Job
-    future: Future[Any]
+    # Threads wait on a concurrent Future; `Writer.run` on an asyncio future of its loop,
+    # which the writer answers together with the rest of its group (see _deliver).
+    future: Future[Any] | asyncio.Future[Any]
+    savepoint: bool = True  # False: the job runs one statement (see Writer.run)
 
 
 _STOP = object()
+
+
+def _settle(future: Future[Any] | asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Give a job's result (ok) or exception to its future, unless nobody waits any more.
+
+    A waiter may give up: an asyncio task cancelled while it awaits `Writer.run` (a client gone
+    during its commit) cancels the future. The job has run all the same; setting the result
+    of a cancelled future would raise, and that raise killed the writer thread.
+    """
+    if isinstance(future, asyncio.Future) and future.done():  # cancelled: asyncio's own state
+        return
+    with contextlib.suppress(InvalidStateError):
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _deliver(works: list[_Work], outcomes: list[tuple[bool, Any]]) -> None:
+    """Settle each job's future with its (ok, result or exception), in order.
+
+    Futures of an event loop are settled on that loop, all of a group in one callback.
+    """
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for work, (ok, value) in zip(works, outcomes, strict=True):
+        if isinstance(work.future, asyncio.Future):
+            answers.setdefault(work.future.get_loop(), []).append((work.future, ok, value))
+        else:
+            _settle(work.future, ok, value)
+    for loop, settled in answers.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        _settle(future, ok, value)
 
 
 class Batch:
@@ -124,7 +165,7 @@ class Writer:
     def _put(self, works: list[_Work]) -> None:
         if not self._thread.is_alive():
             for work in works:
-                work.future.set_exception(StorageError("the store is closed"))
+                _settle(work.future, False, StorageError("the store is closed"))
             return
         self._queue.put(works)
 
@@ -132,9 +173,22 @@ class Writer:
         """Run `job` in the writer and wait for its commit (from any thread but the writer's)."""
         return self.submit(job).result(timeout)
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `job` in the writer and await its commit without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(job))
+    async def run(
+        self, job: Callable[[sqlite3.Connection], T], *, one_statement: bool = False
+    ) -> T:
+        """Run `job` in the writer and await its commit without blocking the event loop.
+
+        `one_statement`: the job executes at most one statement that writes, so it needs no
+        savepoint of its own (two statements less per job, each a release of the GIL): a
+        statement that fails has changed nothing, as SQLite rolls it back by itself.
+        """
+        if not self._thread.is_alive():
+            raise StorageError("the store is closed")
+        # An asyncio future, not a wrapped concurrent one: the writer wakes the loop once per
+        # group rather than once per job (each wake-up is a write to the loop's self-pipe).
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Work(job, future, savepoint=not one_statement))
+        return await future
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """From inside a job: run `callback` once this job's group is durably committed.
@@ -233,19 +287,11 @@ class Writer:
                 if max_hold is not None and index and time.monotonic() - began > max_hold:
                     batch, rest = batch[:index], batch[index:]
                     break
-                conn.execute("SAVEPOINT job")
                 queued = len(self._after)
                 try:
-                    results.append((True, work.job(conn)))
-                    conn.execute("RELEASE job")
+                    results.append((True, self._run_job(conn, work)))
                 except Exception as exc:  # the job's own failure, reported to its caller
-                    try:
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
-                    except sqlite3.Error as undo:
-                        # SQLite may already have rolled back the whole transaction (e.g. on
-                        # an I/O error): fail the group, naming the job's own error.
-                        raise StorageError(f"{exc} (and then: {undo})") from exc
+                    self._undo_job(conn, work, exc)
                     del self._after[queued:]
                     results.append((False, exc))
             conn.execute("COMMIT")
@@ -254,14 +300,9 @@ class Writer:
             log.error("store_commit_failed", error=str(exc), jobs=len(batch))
             self._reset()
             failure = exc if isinstance(exc, StorageError) else StorageError(str(exc))
-            for work in batch:
-                work.future.set_exception(failure)
+            _deliver(batch, [(False, failure)] * len(batch))
             return rest
-        for work, (ok, value) in zip(batch, results, strict=True):
-            if ok:
-                work.future.set_result(value)
-            else:
-                work.future.set_exception(value)
+        _deliver(batch, results)
         callbacks, self._after = self._after, []
         for callback in callbacks:
             try:
@@ -269,6 +310,30 @@ class Writer:
             except Exception as exc:  # a callback's bug must not stop the writer
                 log.error("after_commit_failed", error=str(exc))
         return rest
+
+    @staticmethod
+    def _run_job(conn: sqlite3.Connection, work: _Work) -> Any:
+        if not work.savepoint:
+            return work.job(conn)
+        conn.execute("SAVEPOINT job")
+        result = work.job(conn)
+        conn.execute("RELEASE job")
+        return result
+
+    @staticmethod
+    def _undo_job(conn: sqlite3.Connection, work: _Work, exc: Exception) -> None:
+        """Undo what a failed job wrote, keeping the group's other jobs; else fail the group."""
+        # SQLite may already have rolled back the whole transaction (e.g. on an I/O error):
+        # then the group fails, naming the job's own error.
+        if not work.savepoint:
+            if not conn.in_transaction:
+                raise StorageError(f"{exc} (and then: the transaction was rolled back)") from exc
+            return
+        try:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+        except sqlite3.Error as undo:
+            raise StorageError(f"{exc} (and then: {undo})") from exc
 
     def _reset(self) -> None:
         # After a failed commit (a lock, a full disk), start from a fresh connection.
