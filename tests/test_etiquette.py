@@ -19,6 +19,7 @@ from ticketgate.etiquette import (
     Lexicon,
     code_pattern_for,
     default_lexicon,
+    find_computer_name,
     find_username,
     load_lexicon,
     missing_computer_name,
@@ -29,6 +30,7 @@ from ticketgate.etiquette import (
     vague_subject,
 )
 from ticketgate.etiquette.lexicon import WORD_LISTS
+from ticketgate.etiquette.text import needs_digit, search_first
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -548,3 +550,51 @@ def test_a_named_computer_with_its_own_problem_still_counts(lx: Lexicon) -> None
     body = ("Skrivaren i rum 4110 skriver inte ut. Dessutom startar inte min dator, "
             "datornamn LU-12345.")
     assert multi_issue("Skrivaren och datorn", body, lx) is not None
+
+
+# --- shortcuts that must not change a result -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needs"),
+    [
+        (r"\d", True),
+        (r"[0-9]+", True),
+        (r"\blu-?\d{5,7}\b", True),
+        (r"(?:ab\d|c[2-5])x", True),
+        (r"(?>\d)", True),
+        (r"7", True),
+        (r"[0-9]*", False),  # may match no digit at all
+        (r"(\d)?", False),
+        (r"a|\d", False),
+        (r"[^0-9]", False),
+        (r"\D", False),
+        (r"[0-9a]", False),
+        (r"(?=\d)", False),  # a lookahead is not part of the match: left alone
+        (r"\w+", False),
+    ],
+)
+def test_needs_digit(pattern: str, needs: bool) -> None:
+    assert needs_digit(re.compile(pattern, re.IGNORECASE)) is needs
+
+
+def test_the_shipped_patterns_need_a_digit(lx: Lexicon) -> None:
+    # Else a mail without digits pays a search with each of them again.
+    assert all(needs_digit(p) for p in (*lx.username_ids, *lx.computer_names))
+
+
+def test_a_pattern_without_a_digit_is_still_searched_in_a_text_without_one() -> None:
+    lx = load_lexicon(_minimal(patterns={
+        "username_ids": [r"\b[a-z]{2}\d{4}\b", r"\bkim\.svensson\b"],
+        "computer_names": [r"\blu-?\d{5}\b", r"\bkims-macbook\b"],
+    }))
+    assert find_username("Hej, jag är Kim.Svensson och kör kims-macbook", lx) == "kim.svensson"
+    assert find_computer_name("Hej, jag är Kim.Svensson och kör kims-macbook", lx) == (
+        "kims-macbook"
+    )
+    # The first pattern wins when both match, as before.
+    assert find_username("kim.svensson, ab1234", lx) == "ab1234"
+    assert search_first([re.compile("x"), re.compile(r"\d")], "a1x") is not None
+    assert search_first([re.compile(r"\d+")], "abc") is None
+    found = search_first([re.compile(r"\d+")], "abc 42")
+    assert found is not None and found.group(0) == "42"

@@ -12,7 +12,16 @@ from email.utils import parseaddr
 from typing import NamedTuple
 
 from .lexicon import BIT, Lexicon
-from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
+from .text import (
+    MAX_TEXT,
+    Phrases,
+    find_at,
+    lowered,
+    normalise,
+    search_first,
+    strip_subject,
+    tokens_of,
+)
 
 
 class _Tokens(NamedTuple):
@@ -90,11 +99,8 @@ def find_username(text: str, lexicon: Lexicon) -> str | None:
         found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
         if found:
             return found
-    for pattern in lexicon.username_ids:
-        m = pattern.search(plain)
-        if m:
-            return m.group(0).lower()
-    return None
+    m = search_first(lexicon.username_ids, plain)
+    return m.group(0).lower() if m else None
 
 
 def _domain(sender: str | None) -> str | None:
@@ -147,10 +153,9 @@ def _computer_name(
 ) -> str | None:
     """find_computer_name of a normalised, cut text whose tokens (and their set) the caller
     has."""
-    for pattern in lexicon.computer_names:
-        m = pattern.search(plain)
-        if m:
-            return m.group(0)
+    m = search_first(lexicon.computer_names, plain)
+    if m:
+        return m.group(0)
     bit = BIT["computer_name_cues"]
     for _, end in _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon):
         found = _cue_candidate(tokens, end, lexicon, letters_ok=False)

@@ -5,9 +5,12 @@ Everything here is pure and language-neutral; the word lists themselves live in 
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
@@ -277,6 +280,92 @@ def find_at(
             out.append((i, i + n))
             after = i + n
     return out
+
+
+# --- patterns that need a digit -------------------------------------------------------------
+
+_DIGIT_RE = re.compile(r"\d")
+# Python's own regular-expression parser, to read what a configured pattern requires. It is
+# internal (re._parser since 3.11); without it no pattern is taken to need a digit, which only
+# costs time.
+try:
+    _PARSER: Any = importlib.import_module("re._parser")
+    _OPS: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - another Python
+    _PARSER = _OPS = None
+
+
+def _set_is_digits(items: Any) -> bool:
+    """True when a character set (the items of an IN) holds decimal digits only."""
+    for op, av in items:
+        if op is _OPS.CATEGORY and av is _OPS.CATEGORY_DIGIT:
+            continue
+        if op is _OPS.LITERAL and chr(av).isdecimal():
+            continue
+        if op is _OPS.RANGE and av[1] - av[0] < 100 and all(
+            chr(c).isdecimal() for c in range(av[0], av[1] + 1)
+        ):
+            continue
+        return False  # NEGATE, letters, other categories: not digits only
+    return True
+
+
+def _needs_digit(parsed: Any) -> bool:
+    """True when every match of a parsed (sub)pattern holds a decimal digit: some item of the
+    sequence must match one. Only what is certain counts; anything else is "not needed"."""
+    for op, av in parsed:
+        if op is _OPS.IN and _set_is_digits(av):
+            return True
+        if op is _OPS.LITERAL and chr(av).isdecimal():
+            return True
+        if op in (_OPS.MAX_REPEAT, _OPS.MIN_REPEAT, _OPS.POSSESSIVE_REPEAT):
+            if av[0] >= 1 and _needs_digit(av[2]):
+                return True
+        elif op is _OPS.SUBPATTERN:
+            if _needs_digit(av[3]):
+                return True
+        elif op is _OPS.ATOMIC_GROUP:
+            if _needs_digit(av):
+                return True
+        elif op is _OPS.BRANCH and all(_needs_digit(branch) for branch in av[1]):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def needs_digit(pattern: re.Pattern[str]) -> bool:
+    """True when every match of `pattern` holds a decimal digit (as \\d matches), so that a
+    text without one cannot match: the username and computer-name patterns all need one, and
+    one scan for a digit is far cheaper than a search with each. False when unsure."""
+    if _PARSER is None:
+        return False  # pragma: no cover - another Python
+    try:
+        return _needs_digit(_PARSER.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an unexpected parse tree: search as before
+        return False
+
+
+def has_digit(plain: str) -> bool:
+    """True when `plain` holds a decimal digit (what \\d matches)."""
+    return _DIGIT_RE.search(plain) is not None
+
+
+def search_first(
+    patterns: Iterable[re.Pattern[str]], plain: str, digits: bool | None = None
+) -> re.Match[str] | None:
+    """The match of the first of `patterns` that matches `plain` (each searched in order), as
+    `next(filter(None, (p.search(plain) for p in patterns)), None)`; a pattern that needs a
+    digit is not searched in a text without one. `digits` is has_digit(plain) when known."""
+    for pattern in patterns:
+        if needs_digit(pattern):
+            if digits is None:
+                digits = has_digit(plain)
+            if not digits:
+                continue
+        m = pattern.search(plain)
+        if m:
+            return m
+    return None
 
 
 # --- subjects ---------------------------------------------------------------------------------
