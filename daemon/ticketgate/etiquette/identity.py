@@ -6,17 +6,17 @@ needs at least the username. A mail about a specific computer needs that compute
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
-from typing import NamedTuple
+from typing import overload
 
 from .lexicon import BIT, Lexicon
 from .text import (
     MAX_TEXT,
     Phrases,
     find_at,
-    lowered,
+    has_digit,
     normalise,
     search_first,
     strip_subject,
@@ -24,50 +24,109 @@ from .text import (
 )
 
 
-class _Tokens(NamedTuple):
-    """The tokens of a text, as written and lower-cased, and the sets of each."""
+class _Tokens:
+    """The tokens of a normalised, cut text and their set; whether it holds a digit is asked
+    once, when first needed. Shared between the checks (see _tokens), so never changed but
+    for that one answer (the same whichever thread gives it)."""
 
-    tokens: list[str]
-    lowered: list[str]
-    distinct: frozenset[str]
-    distinct_lowered: frozenset[str]
+    __slots__ = ("_digits", "distinct", "plain", "tokens")
+
+    def __init__(self, plain: str, tokens: list[str]) -> None:
+        self.plain = plain
+        self.tokens = tokens
+        self.distinct = frozenset(tokens)
+        self._digits: bool | None = None
+
+    @property
+    def digits(self) -> bool:
+        """has_digit(plain)."""
+        if self._digits is None:
+            self._digits = has_digit(self.plain)
+        return self._digits
 
 
-def _read(tokens: list[str]) -> _Tokens:
-    low = lowered(tokens)
-    return _Tokens(tokens, low, frozenset(tokens), frozenset(low))
+class _Lowered(Sequence[str]):
+    """The tokens in lower case, as text.lowered(tokens) gives them, each lowered when read:
+    the phrase matcher reads only a few positions of a long text."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        # Lowering a token alone gives what lowered() gives for it (see there).
+        if isinstance(index, slice):
+            return [t.lower() for t in self._tokens[index]]
+        return self._tokens[index].lower()
 
 
 # The last text whose tokens were read here, and them. private_address reads a mail's new text
 # and missing_computer_name then reads the subject and the same new text, so the second takes
-# the new text's tokens from here. Never mutated.
-_last: tuple[str, _Tokens] = ("", _read([]))
+# the new text's tokens from here.
+_last: tuple[str, _Tokens] = ("", _Tokens("", []))
 
 
 def _tokens(plain: str) -> _Tokens:
-    """_read(tokens_of(plain)), from _last when it holds `plain`."""
+    """_Tokens(plain, tokens_of(plain)), from _last when it holds `plain`."""
     global _last
     last = _last  # one read: another thread may replace it meanwhile
     if plain == last[0] and plain:
         return last[1]
-    found = _read(tokens_of(plain))
+    found = _Tokens(plain, tokens_of(plain))
     _last = (plain, found)
     return found
 
 
+def _positions(tokens: list[str], starts: AbstractSet[str]) -> list[int]:
+    """[i for i, t in enumerate(tokens) if t in starts], ascending: a list scan (list.index)
+    for each of the few tokens in `starts` is cheaper than a test at each position."""
+    out: list[int] = []
+    for token in starts:
+        i = -1
+        try:
+            while True:
+                i = tokens.index(token, i + 1)
+                out.append(i)
+        except ValueError:
+            pass
+    out.sort()
+    return out
+
+
 def _find(
-    phrases: Phrases, bit: int, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
-) -> list[tuple[int, int]]:
-    """phrases.find(tokens) as a list, trying only the tokens (of their set `distinct`) whose
-    masks have `bit`: asking each distinct token once is cheaper than each position."""
-    starts = lexicon.starting(distinct, bit)
+    phrases: Phrases,
+    bit: int,
+    tokens: list[str],
+    distinct: Iterable[AbstractSet[str]],
+    lexicon: Lexicon,
+    *,
+    lower: bool,
+) -> tuple[list[tuple[int, int]], Sequence[str]]:
+    """phrases.find() in the tokens (lower-cased when `lower`) as a list, and the tokens it
+    read, trying only the positions of tokens (of their sets `distinct`) whose masks have
+    `bit`: asking each distinct token once is cheaper than each position."""
+    starting = lexicon.starting_lowered if lower else lexicon.starting
+    starts: set[str] = set()
+    for tokens_set in distinct:
+        starts |= starting(tokens_set, bit)
+    read: Sequence[str] = _Lowered(tokens) if lower else tokens
     if not starts:
-        return []
-    return find_at(phrases, tokens, [i for i, t in enumerate(tokens) if t in starts])
+        return [], read
+    return find_at(phrases, read, _positions(tokens, starts)), read
 
 
 def _cue_candidate(
-    tokens: list[str], end: int, lexicon: Lexicon, *, letters_ok: bool
+    tokens: Sequence[str], end: int, lexicon: Lexicon, *, letters_ok: bool
 ) -> str | None:
     """The name standing after a cue word that ends at `end`, if any.
 
@@ -91,15 +150,16 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
-    plain = normalise(text[:MAX_TEXT])
-    read = _tokens(plain)
-    tokens = read.lowered
+    read = _tokens(normalise(text[:MAX_TEXT]))
     bit = BIT["username_cues"]
-    for _, end in _find(lexicon.username_cues, bit, tokens, read.distinct_lowered, lexicon):
-        found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
-        if found:
-            return found
-    m = search_first(lexicon.username_ids, plain)
+    found, tokens = _find(
+        lexicon.username_cues, bit, read.tokens, (read.distinct,), lexicon, lower=True
+    )
+    for _, end in found:
+        name = _cue_candidate(tokens, end, lexicon, letters_ok=True)
+        if name:
+            return name
+    m = search_first(lexicon.username_ids, read.plain, read.digits)
     return m.group(0).lower() if m else None
 
 
@@ -145,22 +205,27 @@ def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
     plain = normalise(text[:MAX_TEXT])
     tokens = tokens_of(plain)
-    return _computer_name(plain, tokens, frozenset(tokens), lexicon)
+    return _computer_name(plain, None, tokens, (frozenset(tokens),), lexicon)
 
 
 def _computer_name(
-    plain: str, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+    plain: str,
+    digits: bool | None,
+    tokens: list[str],
+    distinct: Iterable[AbstractSet[str]],
+    lexicon: Lexicon,
 ) -> str | None:
-    """find_computer_name of a normalised, cut text whose tokens (and their set) the caller
-    has."""
-    m = search_first(lexicon.computer_names, plain)
+    """find_computer_name of a normalised, cut text whose tokens (and their sets, which
+    together hold every token) the caller has; `digits` is has_digit(plain) when known."""
+    m = search_first(lexicon.computer_names, plain, digits)
     if m:
         return m.group(0)
     bit = BIT["computer_name_cues"]
-    for _, end in _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon):
-        found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
-        if found:
-            return found
+    found, _ = _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon, lower=False)
+    for _, end in found:
+        name = _cue_candidate(tokens, end, lexicon, letters_ok=False)
+        if name:
+            return name
     return None
 
 
@@ -174,26 +239,26 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     head = strip_subject(subject)
     text = head + "\n" + (new_text or "")
     plain = normalise(text[:MAX_TEXT])
+    digits: bool | None = None
     if len(text) <= MAX_TEXT:
         # Nothing cut, and no token spans the newline: the tokens are the subject's and then
-        # the new text's, which private_address has usually just read.
+        # the new text's, which private_address has usually just read; so is whether the new
+        # text holds a digit (normalise() keeps every digit, strip_subject() normalises).
         body = _tokens(normalise(new_text or ""))
-        head_read = _read(tokens_of(head))  # strip_subject() normalises
-        read = _Tokens(
-            head_read.tokens + body.tokens,
-            head_read.lowered + body.lowered,
-            head_read.distinct | body.distinct,
-            head_read.distinct_lowered | body.distinct_lowered,
-        )
+        head_tokens = tokens_of(head)
+        tokens = head_tokens + body.tokens
+        distinct: tuple[AbstractSet[str], ...] = (frozenset(head_tokens), body.distinct)
+        digits = has_digit(head) or body.digits
     else:
-        read = _read(tokens_of(plain))
-    if _computer_name(plain, read.tokens, read.distinct, lexicon):
+        tokens = tokens_of(plain)
+        distinct = (frozenset(tokens),)
+    if _computer_name(plain, digits, tokens, distinct, lexicon):
         return None
-    tokens = read.lowered
     bit = BIT["computer_words"]
-    for start, end in _find(lexicon.computer_words, bit, tokens, read.distinct_lowered, lexicon):
-        before = tokens[max(0, start - 2) : start]
+    found, low = _find(lexicon.computer_words, bit, tokens, distinct, lexicon, lower=True)
+    for start, end in found:
+        before = low[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue
-        return f"mentions '{' '.join(tokens[start:end])}' but names no computer"
+        return f"mentions '{' '.join(low[start:end])}' but names no computer"
     return None

@@ -73,6 +73,11 @@ class Topic:
     words: Phrases
 
 
+# A topic as the heuristics walk them: (index in Lexicon.topics, its words, its name, whether
+# it is a device).
+TopicEntry = tuple[int, Phrases, str, bool]
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Word lists, patterns and thresholds of the etiquette heuristics (languages merged)."""
@@ -116,6 +121,14 @@ class Lexicon:
     _masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+    # Token (as written) -> the mask of its lower-case form; memoised as _masks is.
+    _lower_masks: dict[str, int] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Topic bits of a mask -> topic_entries of them; memoised (few combinations occur).
+    _topic_entries: dict[int, tuple[TopicEntry, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
 
     def mask_of(self, token: str) -> int:
         """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
@@ -156,6 +169,38 @@ class Lexicon:
             if (self.mask_of(token) if mask is None else mask) & bit:
                 out.add(token)
         return out
+
+    def starting_lowered(self, distinct: Iterable[str], bit: int) -> set[str]:
+        """The tokens of `distinct` whose lower-case forms' masks have `bit`: where that list
+        may match in the lowered tokens (text.lowered). The lower-case forms are worked out
+        once per token, not once per text."""
+        known = self._lower_masks.get
+        out: set[str] = set()
+        for token in distinct:
+            mask = known(token)
+            if mask is None:
+                mask = self.mask_of(token.lower())
+                if len(self._lower_masks) >= MEMO_LIMIT:
+                    self._lower_masks.clear()
+                self._lower_masks[token] = mask
+            if mask & bit:
+                out.add(token)
+        return out
+
+    def topic_entries(self, bits: int) -> tuple[TopicEntry, ...]:
+        """The topics whose bits are set in `bits` (a mask // TOPIC_BIT), in lexicon order, as
+        (index, words, name, whether it is a device): what a token with these bits may start."""
+        found = self._topic_entries.get(bits)
+        if found is None:
+            found = tuple(
+                (k, t.words, t.name, t.name in self.devices)
+                for k, t in enumerate(self.topics)
+                if bits >> k & 1
+            )
+            if len(self._topic_entries) >= MEMO_LIMIT:
+                self._topic_entries.clear()
+            self._topic_entries[bits] = found
+        return found
 
     def topics_masked(self, mask: int) -> list[Topic]:
         """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""

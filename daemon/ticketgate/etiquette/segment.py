@@ -112,14 +112,14 @@ def piece_tokens(sentence: str) -> list[list[str]]:
 # A token (group 1, as in tokenize) or a clause break (no group): one scan finds both.
 _TOKEN_OR_BREAK_RE = re.compile(f"({TOKEN_PATTERN})|{_CLAUSE_BREAK_RE.pattern}")
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
-_BREAK_MARKS = ",;:–—-"  # every clause break holds one of these
+_BREAK_MARK_RE = re.compile("[,;:–—-]")  # every clause break holds one of these
 
 
 def plain_piece_tokens(sentence: str) -> list[list[str]]:
     """piece_tokens(sentence) for a sentence that normalise() leaves unchanged (as every line of
     blocks() is), found in one scan: a break cannot start inside a token nor a token inside a
     break, so the scan meets the breaks that splitting does."""
-    if any(mark in sentence for mark in _BREAK_MARKS):
+    if _BREAK_MARK_RE.search(sentence):
         found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
     else:
         found = _TOKEN_RE.findall(sentence)  # no break can match: the plain scan is faster
