@@ -76,6 +76,10 @@ class Topic:
 # A topic as the heuristics walk them: (index in Lexicon.topics, its words, its name, whether
 # it is a device).
 TopicEntry = tuple[int, Phrases, str, bool]
+# A topic whose words may start at a token: its TopicEntry and the length of the match there
+# when that is certain without looking further (1: a one-word entry that starts no phrase),
+# else 0 (ask words.match_at).
+TopicStart = tuple[int, Phrases, str, bool, int]
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class Lexicon:
     )
     # Token (as written) -> the mask of its lower-case form; memoised as _masks is.
     _lower_masks: dict[str, int] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Token (as written) -> topic_starts of it; memoised, emptied at MEMO_LIMIT tokens.
+    _topic_starts: dict[str, tuple[TopicStart, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
     # Topic bits of a mask -> topic_entries of them; memoised (few combinations occur).
@@ -200,6 +208,20 @@ class Lexicon:
             if len(self._topic_entries) >= MEMO_LIMIT:
                 self._topic_entries.clear()
             self._topic_entries[bits] = found
+        return found
+
+    def topic_starts(self, token: str) -> tuple[TopicStart, ...]:
+        """The topics whose words may start at `token` (its mask's topic bits), in lexicon
+        order, each with the length of its match when certain (see TopicStart)."""
+        found = self._topic_starts.get(token)
+        if found is None:
+            found = tuple(
+                (k, words, name, device, 1 if words.one_word_only(token) else 0)
+                for k, words, name, device in self.topic_entries(self.mask_of(token) // TOPIC_BIT)
+            )
+            if len(self._topic_starts) >= MEMO_LIMIT:
+                self._topic_starts.clear()
+            self._topic_starts[token] = found
         return found
 
     def topics_masked(self, mask: int) -> list[Topic]:

@@ -269,23 +269,14 @@ class _Reader:
             # One left-to-right pass for all topics: each topic's matches are those of its
             # find() (after[k]: where topic k may match next; absent until its first match).
             after: dict[int, int] = {}
-            entries = lx.topic_entries
-            # Where a preposition may stand (by the masks), and the last such place before i:
-            # only one among the three tokens before a topic can put it in a phrase.
+            starts = lx.topic_starts
             prepositions = bool(mask & _PREPOSITION)
-            last_preposition = -4
-            i = -1
-            for m in masks:
-                i += 1
-                if m < TOPIC_BIT:
-                    if m & _PREPOSITION:
-                        last_preposition = i
-                    continue
-                for k, words, name, device in entries(m // TOPIC_BIT):
+            for i in [i for i, m in enumerate(masks) if m >= TOPIC_BIT]:
+                for k, words, name, device, sure in starts(tokens[i]):
                     end = after.get(k)
                     if end is not None and i < end:
                         continue
-                    n = words.match_at(tokens, i)
+                    n = sure or words.match_at(tokens, i)
                     if not n:
                         continue
                     if end is None and device:
@@ -293,14 +284,17 @@ class _Reader:
                     after[k] = i + n
                     if name in primary:
                         continue  # secondary counts only when primary is empty
+                    # Only a preposition among the three tokens before puts it in a phrase.
                     in_phrase = (
                         prepositions
-                        and last_preposition >= i - 3
+                        and (
+                            (i > 0 and masks[i - 1] & _PREPOSITION)
+                            or (i > 1 and masks[i - 2] & _PREPOSITION)
+                            or (i > 2 and masks[i - 3] & _PREPOSITION)
+                        )
                         and _in_phrase(tokens, masks, i, lx)
                     )
                     (secondary if in_phrase else primary).add(name)
-                if m & _PREPOSITION:
-                    last_preposition = i
         topics = primary or secondary
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause

@@ -260,6 +260,12 @@ class Phrases:
         first word it is); False means no match can start there."""
         return self._start(token) is not _NO_START
 
+    def one_word_only(self, token: str) -> bool:
+        """True when `token` is a one-word entry and starts no phrase: then match_at is 1
+        wherever the token stands."""
+        phrases, one = self._start(token)
+        return one and not phrases
+
     def word(self, token: str) -> bool:
         """True when the single token is a one-word entry."""
         return self._one(token)
