@@ -17,6 +17,7 @@ from .text import (
     Phrases,
     find_at,
     has_digit,
+    lines_tokens,
     normalise,
     search_first,
     strip_subject,
@@ -77,12 +78,13 @@ _last: tuple[str, _Tokens] = ("", _Tokens("", []))
 
 
 def _tokens(plain: str) -> _Tokens:
-    """_Tokens(plain, tokens_of(plain)), from _last when it holds `plain`."""
+    """_Tokens(plain, tokens_of(plain)), from _last when it holds `plain`; the tokens of
+    lines multi_issue has just read are taken from it (see text.lines_tokens)."""
     global _last
     last = _last  # one read: another thread may replace it meanwhile
     if plain == last[0] and plain:
         return last[1]
-    found = _Tokens(plain, tokens_of(plain))
+    found = _Tokens(plain, lines_tokens(plain))
     _last = (plain, found)
     return found
 

@@ -125,6 +125,10 @@ class Lexicon:
     _masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+    # Topic -> the topics `related` pairs it with (see same_matter); built when first asked.
+    _related_to: dict[str, set[str]] | None = field(
+        default=None, init=False, compare=False, repr=False, hash=False
+    )
     # Token (as written) -> the mask of its lower-case form; memoised as _masks is.
     _lower_masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
@@ -243,7 +247,16 @@ class Lexicon:
 
     def same_matter(self, a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
         """True when two sets of topics share a topic or hold a related pair."""
-        return bool(a & b) or any((x, y) in self.related for x in a for y in b)
+        if not a.isdisjoint(b):
+            return True
+        # any((x, y) in self.related for x in a for y in b), by the topics related to each x.
+        related_to = self._related_to
+        if related_to is None:
+            related_to = {}
+            for x, y in self.related:
+                related_to.setdefault(x, set()).add(y)
+            object.__setattr__(self, "_related_to", related_to)
+        return any(x in related_to and not related_to[x].isdisjoint(b) for x in a)
 
 
 def _fail(key: str, message: str) -> ValueError:

@@ -35,8 +35,23 @@ from functools import reduce
 from operator import or_
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
-from .segment import Block, blocks, plain_piece_tokens, sentences, split_clauses
-from .text import MAX_TEXT, Phrases, strip_subject, tokenize
+from .segment import (
+    _BREAK_MARK_RE,
+    _TOKEN_RE,
+    Block,
+    blocks,
+    plain_piece_tokens,
+    sentences,
+    split_clauses,
+)
+from .text import (
+    MAX_TEXT,
+    Phrases,
+    remember_lines,
+    strip_subject,
+    tokenize,
+    without_colon_endings,
+)
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -52,6 +67,7 @@ _PROBLEM = BIT["problems"]
 _STEP = BIT["steps"]
 _STATE = BIT["states"]
 _VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_VERBS_SURE = _VERBS << SURE
 _CONSEQUENCE = BIT["consequences"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
@@ -96,7 +112,7 @@ def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> 
     return False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     """One issue or detail: one or more clauses read as a whole."""
 
@@ -200,10 +216,20 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
             continue
         between = masks[q + 1 : at]
         union = _union(between)
-        if not union & _VERBS or not any(
-            _has(words, tokens[q + 1 : at], between, union, bit)
-            for bit, words in _verbs(lexicon)
-        ):
+        if not union & _VERBS:
+            return True  # no verb can start between
+        if union & _VERBS_SURE:
+            continue  # a one-word verb stands between
+        if not _any_verb(tokens[q + 1 : at], between, union, lexicon):
+            return True
+    return False
+
+
+def _any_verb(tokens: list[str], masks: list[int], mask: int, lexicon: Lexicon) -> bool:
+    """any(_has(words, tokens, masks, mask, bit) for bit, words in _verbs(lexicon)) where no
+    token is a one-word verb (no SURE bit of a verb list in `mask`)."""
+    for bit, words in _verbs(lexicon):
+        if mask & bit and _contains(words, tokens, masks, bit):
             return True
     return False
 
@@ -306,15 +332,27 @@ class _Reader:
                 topics.add(owner)
         return topics
 
-    def read(self, text_blocks: list[Block]) -> list[_Unit]:
-        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject())."""
+    def read(
+        self, text_blocks: list[Block], seen: dict[str, list[str]] | None = None
+    ) -> list[_Unit]:
+        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject()).
+        The tokens of each sentence read go into `seen`, when given (see remember_lines)."""
         lx = self.lexicon
         closings = lx.closings
         for block in text_blocks:
             for sentence in sentences(block.text):
-                pieces = plain_piece_tokens(sentence)
-                # The sentence's tokens, tokenized once.
-                tokens = pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]
+                # The sentence's tokens, tokenized once; without a clause-break mark it is one
+                # piece, as plain_piece_tokens() would find.
+                if _BREAK_MARK_RE.search(sentence):
+                    pieces = plain_piece_tokens(sentence)
+                    tokens = pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]
+                else:
+                    tokens = _TOKEN_RE.findall(sentence)
+                    if ":" in sentence:
+                        tokens = without_colon_endings(tokens)
+                    pieces = [tokens]
+                if seen is not None:
+                    seen[sentence] = tokens  # sentences() strips each
                 if not tokens:
                     continue  # no clause: nothing to read, nothing carried over changes
                 masks = lx.masks(tokens)
@@ -483,7 +521,11 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """
     stripped = strip_subject(subject)
     subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
-    body_units = _Reader(lexicon, in_subject=False).read(blocks(new_text[:MAX_TEXT], lexicon))
+    sentence_tokens: dict[str, list[str]] = {}
+    body_units = _Reader(lexicon, in_subject=False).read(
+        blocks(new_text[:MAX_TEXT], lexicon), sentence_tokens
+    )
+    remember_lines(sentence_tokens)  # for the identity checks, which read this text next
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 

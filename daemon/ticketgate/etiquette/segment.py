@@ -7,7 +7,7 @@ matter (a greeting line, a closing like "Mvh Kim" or "Tack, Nils") and keeps lis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .lexicon import BIT, Lexicon
 from .text import TOKEN_PATTERN, normalise, tokenize, without_colon_endings
@@ -30,9 +30,9 @@ _CLAUSE_BREAK_RE = re.compile(r"[,;:]\s+|\s+[–—-]\s+")
 _NAME_RE = re.compile(r"^[/\-–—]*\s*[A-ZÅÄÖÉ][\w.'-]*(?:\s+[A-ZÅÄÖÉ][\w.'-]*){0,2}\s*$")
 
 
-@dataclass(frozen=True)
-class Block:
-    """A line or list item of the new text."""
+class Block(NamedTuple):
+    """A line or list item of the new text (a named tuple: made for every line, and a tuple
+    is made faster than a frozen dataclass)."""
 
     text: str
     list_item: bool

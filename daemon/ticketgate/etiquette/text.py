@@ -14,7 +14,9 @@ from typing import Any
 
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
-TOKEN_PATTERN = r"\w+(?:['\-:.]\w+)*"
+# Possessive (++, *+): giving back a character never lets a token match differently, as a
+# joiner is no word character, and the engine then keeps no backtracking state (faster).
+TOKEN_PATTERN = r"\w++(?:['\-:.]\w++)*+"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 # The same for lexicon entries, which may also use '*' as a wildcard.
 _ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
@@ -55,6 +57,37 @@ def tokens_of(plain: str) -> list[str]:
     """tokenize() of a text that is already normalised and cut to MAX_TEXT."""
     found: list[str] = _TOKEN_RE.findall(plain)
     return without_colon_endings(found) if ":" in plain else found
+
+
+# Lines recently tokenized, each stripped of surrounding whitespace -> tokens_of() of it:
+# multi_issue leaves here the sentences of the new text it read, and the identity checks, which
+# read the whole new text next, take those lines' tokens from here rather than scan them again.
+# Replaced as a whole, never changed; any entry is right for any text, as tokens_of() of a line
+# depends on that line alone.
+_recent_lines: dict[str, list[str]] = {}
+
+
+def remember_lines(lines: dict[str, list[str]]) -> None:
+    """Leave `lines` (stripped line -> tokens_of(line)) for lines_tokens() to reuse."""
+    global _recent_lines
+    _recent_lines = lines
+
+
+def lines_tokens(plain: str) -> list[str]:
+    """tokens_of(plain), line by line, taking the tokens of lines left by remember_lines().
+
+    No token spans a line break (none of splitlines()' separators is a word character or a
+    joiner), and whitespace around a line holds no token, so the lines' tokens in order are the
+    text's.
+    """
+    recent = _recent_lines  # one read: another thread may replace it meanwhile
+    if not recent:
+        return tokens_of(plain)
+    out: list[str] = []
+    for line in plain.splitlines():
+        found = recent.get(line.strip())
+        out += tokens_of(line) if found is None else found
+    return out
 
 
 def without_colon_endings(found: list[str]) -> list[str]:
