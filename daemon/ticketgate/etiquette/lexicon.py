@@ -125,6 +125,11 @@ class Lexicon:
     _masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+    # Token (lower case) -> whether vague_subject counts it as a content word; memoised,
+    # emptied at MEMO_LIMIT tokens (see vague.content_words).
+    content_memo: dict[str, bool] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
     # Topic -> the topics `related` pairs it with (see same_matter); built when first asked.
     _related_to: dict[str, set[str]] | None = field(
         default=None, init=False, compare=False, repr=False, hash=False

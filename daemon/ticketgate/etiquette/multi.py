@@ -412,7 +412,9 @@ class _Reader:
             # A request or problem makes an issue, something tried or a state a detail, in
             # this order of precedence; with none of them the clause is verbless.
             issue: bool | None
-            if _has(lx.requests, tokens, token_masks, mask, _REQUEST):
+            if not mask & _VERBS:
+                issue = None  # no verb can start anywhere (asked before each list)
+            elif _has(lx.requests, tokens, token_masks, mask, _REQUEST):
                 issue = True
             elif _has(lx.steps, tokens, token_masks, mask, _STEP):
                 issue = False  # "har provat", "restarted": something tried

@@ -19,6 +19,7 @@ _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\s*;\s*")
 # The same without the ';' branch, which cannot match in a text without ';' (and is slow).
 _FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+")
+_FULL_STOP_SPACE_RE = re.compile(r"[.!?]\s")  # found exactly where _FULL_STOP_RE splits
 _ABBREVIATION_RE = re.compile(
     r"(?:^|\s)(?:\w\.(?:\w\.)*\w?|\w|ca|kl|nr|jfr|resp|etc|vs|st|mm|osv|ev|tel|ang|dvs|bl|inkl|"
     r"exkl|fr|tom|ex|mr|mrs|ms|dr|prof|no|approx|dept)\.$",
@@ -88,6 +89,11 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
+    if ";" not in text and not _FULL_STOP_SPACE_RE.search(text):
+        # No sentence end followed by space: _FULL_STOP_RE would not split; this test is
+        # cheaper than the split (whose lookbehind is tried at every character).
+        piece = text.strip()
+        return [piece] if piece else []
     out: list[str] = []
     for piece in (_SENTENCE_END_RE if ";" in text else _FULL_STOP_RE).split(text):
         piece = piece.strip()
