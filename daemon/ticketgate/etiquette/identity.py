@@ -94,13 +94,11 @@ def _positions(tokens: list[str], starts: AbstractSet[str]) -> list[int]:
     for each of the few tokens in `starts` is cheaper than a test at each position."""
     out: list[int] = []
     for token in starts:
+        # count() first, so that no scan ends in a ValueError (raising one costs more).
         i = -1
-        try:
-            while True:
-                i = tokens.index(token, i + 1)
-                out.append(i)
-        except ValueError:
-            pass
+        for _ in range(tokens.count(token)):
+            i = tokens.index(token, i + 1)
+            out.append(i)
     out.sort()
     return out
 

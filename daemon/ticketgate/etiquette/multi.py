@@ -35,23 +35,8 @@ from functools import reduce
 from operator import or_
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
-from .segment import (
-    _BREAK_MARK_RE,
-    _TOKEN_RE,
-    Block,
-    blocks,
-    plain_piece_tokens,
-    sentences,
-    split_clauses,
-)
-from .text import (
-    MAX_TEXT,
-    Phrases,
-    remember_lines,
-    strip_subject,
-    tokenize,
-    without_colon_endings,
-)
+from .segment import Block, blocks, sentence_tokens, sentences, split_clauses
+from .text import MAX_TEXT, Phrases, remember_lines, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -341,16 +326,7 @@ class _Reader:
         closings = lx.closings
         for block in text_blocks:
             for sentence in sentences(block.text):
-                # The sentence's tokens, tokenized once; without a clause-break mark it is one
-                # piece, as plain_piece_tokens() would find.
-                if _BREAK_MARK_RE.search(sentence):
-                    pieces = plain_piece_tokens(sentence)
-                    tokens = pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]
-                else:
-                    tokens = _TOKEN_RE.findall(sentence)
-                    if ":" in sentence:
-                        tokens = without_colon_endings(tokens)
-                    pieces = [tokens]
+                tokens, pieces = sentence_tokens(sentence)  # tokenized once
                 if seen is not None:
                     seen[sentence] = tokens  # sentences() strips each
                 if not tokens:

@@ -142,6 +142,19 @@ def plain_piece_tokens(sentence: str) -> list[list[str]]:
     return pieces
 
 
+def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
+    """The tokens of a sentence that normalise() leaves unchanged, and its pieces between
+    clause breaks (plain_piece_tokens): without a mark that a break holds, the sentence is
+    one piece, found by the plain token scan."""
+    if _BREAK_MARK_RE.search(sentence):
+        pieces = plain_piece_tokens(sentence)
+        return (pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]), pieces
+    tokens: list[str] = _TOKEN_RE.findall(sentence)
+    if ":" in sentence:
+        tokens = without_colon_endings(tokens)
+    return tokens, [tokens]
+
+
 _JOINER = BIT["joiners"]
 _CONSEQUENCE = BIT["consequences"]
 
