@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import time
@@ -26,11 +27,20 @@ from ticketgate.etiquette import (
     multi_issue,
     parse_lexicon_yaml,
     private_address,
+    segment,
     strip_subject,
     vague_subject,
 )
 from ticketgate.etiquette.lexicon import WORD_LISTS
-from ticketgate.etiquette.text import needs_digit, search_first
+from ticketgate.etiquette.text import (
+    digits_end,
+    lines_tokens,
+    match_before,
+    needs_digit,
+    remember_lines,
+    search_first,
+    tokenize,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -598,3 +608,97 @@ def test_a_pattern_without_a_digit_is_still_searched_in_a_text_without_one() -> 
     assert search_first([re.compile(r"\d+")], "abc") is None
     found = search_first([re.compile(r"\d+")], "abc 42")
     assert found is not None and found.group(0) == "42"
+
+
+def test_match_before_finds_what_search_finds() -> None:
+    # Every digit of the text stands before `end`, so a match that needs one starts there.
+    patterns = [r"\b[a-z]{2,6}-(?:pc|lap)-?\d{1,6}\b", r"(?<=x)\d+", r"^\d", r"\d+\s+\w+"]
+    texts = ["room 12\nddg-pc-7 and more", "ax12 b", "3 äpplen\nfoo", "pc 5\n9x", "nothing\n"]
+    for source in patterns:
+        pattern = re.compile(source, re.IGNORECASE)
+        for text in texts:
+            end = digits_end(text)
+            found, expected = match_before(pattern, text, end), pattern.search(text)
+            assert (found and found.span()) == (expected and expected.span()), (source, text)
+    assert digits_end("abc") == 0
+    assert digits_end("a1b22c") == 5
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Dator 12 surrar", "Min dator låter.\nDatornamn saknas."),  # digits in the subject only
+        ("Rum 4 och DDG-PC-12", "Datorn surrar."),  # the name itself in the subject
+        ("Dator 4", "Min dator heter ddg-pc-77."),  # digits in both
+        ("Skrivaren", "Datorn LU-123456 surrar."),
+    ],
+)
+def test_computer_name_in_subject_or_text(lx: Lexicon, subject: str, body: str) -> None:
+    # missing_computer_name tries only the subject's start positions when the text has no
+    # digit; the answer must be what a search of subject and text together gives.
+    named = find_computer_name(strip_subject(subject) + "\n" + body, lx)
+    assert (missing_computer_name(subject, body, lx) is None) == (named is not None)
+
+
+def test_identity_checks_do_not_depend_on_what_was_read_before(lx: Lexicon) -> None:
+    # The identity checks reuse tokens multi_issue left (text.remember_lines) and the last
+    # text they read; what they find must not depend on either.
+    texts = [
+        "Hej!\nMitt användarnamn är kim12.\nDatorn heter DDG-PC-12.\nMvh Kim",
+        "Hello,\nmy laptop is broken: the screen flickers.\nUsername: ab1234cd\nThanks",
+        "Datornamn: LU-123456\n- skrivaren\n- nätverket\nMVH",
+        "ANVÄNDARNAMN: Kim.S\n\nDATORN startar inte.",
+    ]
+    fresh = {}
+    for text in texts:
+        remember_lines({})
+        fresh[text] = (find_username(text, lx), missing_computer_name("Hjälp", text, lx),
+                       find_computer_name(text, lx))
+    for first in texts:
+        for text in texts:
+            multi_issue("Hjälp", first, lx)  # leaves the lines of `first`
+            private_address("kim@gmail.com", first, lx, ["example.org"])
+            assert (find_username(text, lx), missing_computer_name("Hjälp", text, lx),
+                    find_computer_name(text, lx)) == fresh[text]
+    # A remembered line is only ever the tokens of that very line.
+    remember_lines({"Mitt användarnamn är kim12.": ["Mitt", "användarnamn", "är", "kim12"]})
+    assert lines_tokens("x\nMitt användarnamn är kim12.\n  y: z ") == tokenize(
+        "x\nMitt användarnamn är kim12.\n  y: z "
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\rb\x0bc\x0cd\x1ce\x1df\x1eg\x85h\u2028i\u2029j", "pc:n\nwifi:t är nere\n", "", "\n\n"],
+)
+def test_lines_tokens_are_the_texts_tokens(text: str) -> None:
+    remember_lines({"pc:n": ["pc"], "b": ["b"]})
+    assert lines_tokens(text) == tokenize(text)
+    remember_lines({})
+    assert lines_tokens(text) == tokenize(text)
+
+
+def test_same_matter_with_one_way_relations() -> None:
+    lx = default_lexicon()
+    one_way = dataclasses.replace(lx, related=frozenset({("printer", "network")}))
+    assert one_way.same_matter({"printer"}, {"network"})
+    assert not one_way.same_matter({"network"}, {"printer"})
+    assert one_way.same_matter({"network", "av"}, {"av"})
+    assert not one_way.same_matter(set(), {"av"})
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ("Datorn är trasig.", ["Datorn är trasig."]),
+        ("Datorn är trasig. Skrivaren också!", ["Datorn är trasig.", "Skrivaren också!"]),
+        ("Se bilden, e.g. här", ["Se bilden, e.g. här"]),  # an abbreviation goes on
+        ("Hej!  Nu\tigen? ja", ["Hej!", "Nu\tigen?", "ja"]),
+        ("Ring kl. 10 tack", ["Ring kl. 10 tack"]),
+        ("Ett; två", ["Ett", "två"]),
+        ("   ", []),
+        ("Hjälp?Nu", ["Hjälp?Nu"]),
+    ],
+)
+def test_sentences(block: str, expected: list[str]) -> None:
+    assert segment.sentences(block) == expected

@@ -15,6 +15,7 @@ from .lexicon import BIT, Lexicon
 from .text import (
     MAX_TEXT,
     Phrases,
+    digits_end,
     find_at,
     has_digit,
     lines_tokens,
@@ -214,10 +215,12 @@ def _computer_name(
     tokens: list[str],
     distinct: Iterable[AbstractSet[str]],
     lexicon: Lexicon,
+    digits_before: int | None = None,
 ) -> str | None:
     """find_computer_name of a normalised, cut text whose tokens (and their sets, which
-    together hold every token) the caller has; `digits` is has_digit(plain) when known."""
-    m = search_first(lexicon.computer_names, plain, digits)
+    together hold every token) the caller has; `digits` and `digits_before` are as for
+    search_first, when known."""
+    m = search_first(lexicon.computer_names, plain, digits, digits_before)
     if m:
         return m.group(0)
     bit = BIT["computer_name_cues"]
@@ -240,6 +243,7 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     text = head + "\n" + (new_text or "")
     plain = normalise(text[:MAX_TEXT])
     digits: bool | None = None
+    digits_before: int | None = None
     if len(text) <= MAX_TEXT:
         # Nothing cut, and no token spans the newline: the tokens are the subject's and then
         # the new text's, which private_address has usually just read; so is whether the new
@@ -249,10 +253,12 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
         tokens = head_tokens + body.tokens
         distinct: tuple[AbstractSet[str], ...] = (frozenset(head_tokens), body.distinct)
         digits = has_digit(head) or body.digits
+        if digits and not body.digits:
+            digits_before = digits_end(head)  # every digit is the subject's
     else:
         tokens = tokens_of(plain)
         distinct = (frozenset(tokens),)
-    if _computer_name(plain, digits, tokens, distinct, lexicon):
+    if _computer_name(plain, digits, tokens, distinct, lexicon, digits_before):
         return None
     bit = BIT["computer_words"]
     found, low = _find(lexicon.computer_words, bit, tokens, distinct, lexicon, lower=True)

@@ -389,19 +389,54 @@ def has_digit(plain: str) -> bool:
     return _DIGIT_RE.search(plain) is not None
 
 
+def digits_end(text: str) -> int:
+    """The index just after the last decimal digit of `text`; 0 when it holds none."""
+    m = _DIGIT_RE.search(text[::-1])
+    return len(text) - m.start() if m else 0
+
+
+# Up to this many start positions a leftmost match is looked for by a match at each (see
+# search_first); beyond, by a search.
+_MATCH_SCAN = 120
+
+
 def search_first(
-    patterns: Iterable[re.Pattern[str]], plain: str, digits: bool | None = None
+    patterns: Iterable[re.Pattern[str]],
+    plain: str,
+    digits: bool | None = None,
+    digits_before: int | None = None,
 ) -> re.Match[str] | None:
     """The match of the first of `patterns` that matches `plain` (each searched in order), as
     `next(filter(None, (p.search(plain) for p in patterns)), None)`; a pattern that needs a
-    digit is not searched in a text without one. `digits` is has_digit(plain) when known."""
+    digit is not searched in a text without one. `digits` is has_digit(plain) when known.
+
+    `digits_before`, when given, is an index before which every digit of `plain` stands (the
+    subject's digits in front of a new text without any): a match that needs a digit then
+    starts before it, so only those start positions are tried rather than the whole text.
+    """
     for pattern in patterns:
         if needs_digit(pattern):
             if digits is None:
                 digits = has_digit(plain)
             if not digits:
                 continue
+            if digits_before is not None and digits_before <= _MATCH_SCAN:
+                m = match_before(pattern, plain, digits_before)
+                if m:
+                    return m
+                continue
         m = pattern.search(plain)
+        if m:
+            return m
+    return None
+
+
+def match_before(pattern: re.Pattern[str], text: str, end: int) -> re.Match[str] | None:
+    """The leftmost match of `pattern` in `text` that starts before `end`: pattern.search(text)
+    when no match can start later. A search tries each position in turn just as
+    match(text, pos) does (both see the text before pos, as \\b and lookbehinds need)."""
+    for pos in range(min(end, len(text) + 1)):
+        m = pattern.match(text, pos)
         if m:
             return m
     return None
