@@ -6,7 +6,7 @@ needs at least the username. A mail about a specific computer needs that compute
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
 from typing import overload
@@ -16,8 +16,8 @@ from .text import (
     MAX_TEXT,
     Phrases,
     digits_end,
-    find_at,
     has_digit,
+    iter_find_at,
     lines_tokens,
     normalise,
     search_first,
@@ -90,20 +90,6 @@ def _tokens(plain: str) -> _Tokens:
     return found
 
 
-def _positions(tokens: list[str], starts: AbstractSet[str]) -> list[int]:
-    """[i for i, t in enumerate(tokens) if t in starts], ascending: a list scan (list.index)
-    for each of the few tokens in `starts` is cheaper than a test at each position."""
-    out: list[int] = []
-    for token in starts:
-        # count() first, so that no scan ends in a ValueError (raising one costs more).
-        i = -1
-        for _ in range(tokens.count(token)):
-            i = tokens.index(token, i + 1)
-            out.append(i)
-    out.sort()
-    return out
-
-
 def _find(
     phrases: Phrases,
     bit: int,
@@ -112,18 +98,20 @@ def _find(
     lexicon: Lexicon,
     *,
     lower: bool,
-) -> tuple[list[tuple[int, int]], Sequence[str]]:
-    """phrases.find() in the tokens (lower-cased when `lower`) as a list, and the tokens it
-    read, trying only the positions of tokens (of their sets `distinct`) whose masks have
-    `bit`: asking each distinct token once is cheaper than each position."""
+) -> tuple[Iterator[tuple[int, int]], Sequence[str]]:
+    """phrases.find() in the tokens (lower-cased when `lower`), and the tokens it reads,
+    trying only the positions of tokens (of their sets `distinct`) whose masks have `bit`:
+    asking each distinct token once is cheaper than each position. The matches come one at a
+    time, so a caller that stops early leaves the rest of the text unread."""
     starting = lexicon.starting_lowered if lower else lexicon.starting
     starts: set[str] = set()
     for tokens_set in distinct:
         starts |= starting(tokens_set, bit)
     read: Sequence[str] = _Lowered(tokens) if lower else tokens
     if not starts:
-        return [], read
-    return find_at(phrases, read, _positions(tokens, starts)), read
+        return iter(()), read
+    positions = (i for i, t in enumerate(tokens) if t in starts)
+    return iter_find_at(phrases, read, positions), read
 
 
 def _cue_candidate(

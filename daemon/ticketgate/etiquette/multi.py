@@ -336,7 +336,7 @@ class _Reader:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
                         continue  # "Thanks, Lee" at the end of a line
-                mask = _union(masks)
+                mask = reduce(or_, masks, 0)  # _union(masks), without the call
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
@@ -370,7 +370,7 @@ class _Reader:
         if masks is None:
             masks = [lx.masks(raw) for raw in clauses]
         if unions is None:
-            unions = [_union(raw_masks) for raw_masks in masks]
+            unions = [reduce(or_, raw_masks, 0) for raw_masks in masks]  # _union of each
         for raw, raw_masks, mask in zip(clauses, masks, unions, strict=True):
             if mask & _TRANSITION:
                 tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)

@@ -309,16 +309,22 @@ def find_at(
 ) -> list[tuple[int, int]]:
     """list(phrases.find(tokens)), trying only `positions` (ascending), which must hold every
     position where a match can start (see Lexicon.mask_of)."""
-    out: list[tuple[int, int]] = []
+    return list(iter_find_at(phrases, tokens, positions))
+
+
+def iter_find_at(
+    phrases: Phrases, tokens: Sequence[str], positions: Iterable[int]
+) -> Iterator[tuple[int, int]]:
+    """find_at() one match at a time, reading `positions` only as far as needed: a caller
+    that stops at the first match it wants does not look at the rest of the text."""
     after = 0
     for i in positions:
         if i < after:
             continue
         n = phrases.match_at(tokens, i)
         if n:
-            out.append((i, i + n))
+            yield i, i + n
             after = i + n
-    return out
 
 
 # --- patterns that need a digit -------------------------------------------------------------
