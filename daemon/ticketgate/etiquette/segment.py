@@ -64,19 +64,25 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
     Wrapped lines are joined back into their sentence; list items stay separate blocks.
     """
-    lines = [ln.rstrip() for ln in normalise(text or "").splitlines()]
-    lines = [ln for ln in lines if ln.strip()]
+    # Right-stripped lines that hold more than whitespace (a right-stripped line is empty then).
+    lines = list(filter(None, map(str.rstrip, normalise(text or "").splitlines())))
     while lines and _is_closing(lines[-1], lexicon):
         lines.pop()
     if lines and _is_greeting(lines[0], lexicon):
         lines.pop(0)
     out: list[Block] = []
     for line in lines:
-        m = _LIST_ITEM_RE.match(line)
+        text_ = line.strip()
+        # A list item opens with a mark, a digit, "(" or a letter and ")": a line opening with
+        # a letter not followed by ")" is none, which is cheaper to tell than to match.
+        m = (
+            None
+            if text_[0].isalpha() and text_[1:2] != ")"
+            else _LIST_ITEM_RE.match(line)
+        )
         if m:
             out.append(Block(m.group("rest").strip(), True))
             continue
-        text_ = line.strip()
         prev = out[-1] if out else None
         # A line that continues a wrapped sentence: previous line lacks an end mark and this one
         # starts in lower case.
