@@ -34,6 +34,7 @@ from ticketgate.etiquette import (
 from ticketgate.etiquette.lexicon import WORD_LISTS
 from ticketgate.etiquette.text import (
     digits_end,
+    has_digit,
     lines_tokens,
     match_before,
     needs_digit,
@@ -702,3 +703,12 @@ def test_same_matter_with_one_way_relations() -> None:
 )
 def test_sentences(block: str, expected: list[str]) -> None:
     assert segment.sentences(block) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "åäö", "åäö 7", "x\u0663y", "ab\u2028c", "€ ½ ² ³", "٣"]
+)
+def test_has_digit_is_what_backslash_d_finds(text: str) -> None:
+    assert has_digit(text) == (re.search(r"\d", text) is not None)
+    # The shortcut for Latin-1 text rests on this: no decimal digit there but 0-9.
+    assert [c for c in map(chr, range(256)) if c.isdecimal()] == list("0123456789")

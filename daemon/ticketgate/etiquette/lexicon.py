@@ -9,7 +9,7 @@ works without the repository.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -232,6 +232,11 @@ class Lexicon:
                 self._topic_starts.clear()
             self._topic_starts[token] = found
         return found
+
+    def topic_starts_memo(self) -> Callable[[str], tuple[TopicStart, ...] | None]:
+        """A lookup of topic_starts in its memo: None for a token not seen yet (ask
+        topic_starts then). A hot loop asks this rather than call topic_starts each time."""
+        return self._topic_starts.get
 
     def topics_masked(self, mask: int) -> list[Topic]:
         """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""

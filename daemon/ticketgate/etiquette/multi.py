@@ -53,6 +53,7 @@ _STEP = BIT["steps"]
 _STATE = BIT["states"]
 _VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
 _VERBS_SURE = _VERBS << SURE
+_PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
@@ -197,10 +198,16 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
     """True when tokens[at] stands in a prepositional phrase: a preposition at most three words
     before it, and no verb between. `masks` are the tokens' masks (Lexicon.masks)."""
     for q in range(max(0, at - 3), at):
-        if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
+        mask = masks[q]
+        # A one-word preposition (SURE) matches for certain; else it is asked.
+        if not mask & _PREPOSITION_SURE and (
+            not mask & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q)
+        ):
             continue
         between = masks[q + 1 : at]
-        union = _union(between)
+        union = 0
+        for m in between:  # at most two
+            union |= m
         if not union & _VERBS:
             return True  # no verb can start between
         if union & _VERBS_SURE:
@@ -280,10 +287,15 @@ class _Reader:
             # One left-to-right pass for all topics: each topic's matches are those of its
             # find() (after[k]: where topic k may match next; absent until its first match).
             after: dict[int, int] = {}
-            starts = lx.topic_starts
+            memo, starts = lx.topic_starts_memo(), lx.topic_starts
             prepositions = bool(mask & _PREPOSITION)
-            for i in [i for i, m in enumerate(masks) if m >= TOPIC_BIT]:
-                for k, words, name, device, sure in starts(tokens[i]):
+            i = -1
+            for token in tokens:
+                i += 1
+                found = memo(token)
+                if found is None:
+                    found = starts(token)
+                for k, words, name, device, sure in found:  # none where no topic can start
                     end = after.get(k)
                     if end is not None and i < end:
                         continue
