@@ -511,11 +511,11 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """
     stripped = strip_subject(subject)
     subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
-    sentence_tokens: dict[str, list[str]] = {}
+    read_sentences: dict[str, list[str]] = {}
     body_units = _Reader(lexicon, in_subject=False).read(
-        blocks(new_text[:MAX_TEXT], lexicon), sentence_tokens
+        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
     )
-    remember_lines(sentence_tokens)  # for the identity checks, which read this text next
+    remember_lines(read_sentences)  # for the identity checks, which read this text next
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 
