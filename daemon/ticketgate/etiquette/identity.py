@@ -110,8 +110,22 @@ def _find(
     read: Sequence[str] = _Lowered(tokens) if lower else tokens
     if not starts:
         return iter(()), read
-    positions = (i for i, t in enumerate(tokens) if t in starts)
+    if len(starts) == 1:
+        positions = _indexes(tokens, next(iter(starts)))  # one token: list scans are faster
+    else:
+        positions = (i for i, t in enumerate(tokens) if t in starts)
     return iter_find_at(phrases, read, positions), read
+
+
+def _indexes(tokens: list[str], token: str) -> Iterator[int]:
+    """(i for i, t in enumerate(tokens) if t == token), by list.index."""
+    i = -1
+    try:
+        while True:
+            i = tokens.index(token, i + 1)
+            yield i
+    except ValueError:
+        return
 
 
 def _cue_candidate(

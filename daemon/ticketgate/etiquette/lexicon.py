@@ -169,6 +169,11 @@ class Lexicon:
             self._masks[token] = mask
         return mask
 
+    def mask_memo(self) -> Callable[[str], int | None]:
+        """A lookup of mask_of in its memo: None for a token not seen yet (ask mask_of or
+        masks then). A hot loop asks this rather than call masks each time."""
+        return self._masks.get
+
     def masks(self, tokens: Sequence[str]) -> list[int]:
         """mask_of of each token."""
         known = self._masks.get

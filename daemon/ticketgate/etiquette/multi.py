@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
+from typing import cast
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
 from .segment import Block, blocks, sentence_tokens, sentences, split_clauses
@@ -336,6 +337,7 @@ class _Reader:
         The tokens of each sentence read go into `seen`, when given (see remember_lines)."""
         lx = self.lexicon
         closings = lx.closings
+        known = lx.mask_memo()
         for block in text_blocks:
             for sentence in sentences(block.text):
                 tokens, pieces = sentence_tokens(sentence)  # tokenized once
@@ -343,7 +345,8 @@ class _Reader:
                     seen[sentence] = tokens  # sentences() strips each
                 if not tokens:
                     continue  # no clause: nothing to read, nothing carried over changes
-                masks = lx.masks(tokens)
+                found = [known(t) for t in tokens]  # lx.masks(tokens), from the memo
+                masks = lx.masks(tokens) if None in found else cast(list[int], found)
                 if masks[0] & _CLOSING:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
@@ -460,14 +463,10 @@ class _Reader:
                     current.topics |= topics  # "... startat om både routern och datorn"
                     current.words += tokens
                     continue
+            # Positional (issue, topics, list_item, in_subject, strong, weak, words): made for
+            # most clauses, and keywords cost more.
             current = _Unit(
-                issue=issue,
-                topics=topics,
-                list_item=list_item,
-                in_subject=self.in_subject,
-                strong=strong,
-                weak=weak,
-                words=list(tokens),
+                issue, topics, list_item, self.in_subject, strong, weak, list(tokens)
             )
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
