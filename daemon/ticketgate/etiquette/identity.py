@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import overload
 
 from .lexicon import BIT, Lexicon
@@ -166,7 +167,10 @@ def find_username(text: str, lexicon: Lexicon) -> str | None:
     return m.group(0).lower() if m else None
 
 
+@lru_cache(maxsize=4096)
 def _domain(sender: str | None) -> str | None:
+    """The normalised domain of a sender address; memoised, as the same requesters write
+    again and again and parsing an address costs more than the rest of private_address."""
     _, address = parseaddr(sender or "")
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
