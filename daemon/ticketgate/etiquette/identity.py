@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
 from functools import lru_cache
+from heapq import merge
 from typing import overload
 
 from .lexicon import BIT, Lexicon
@@ -111,11 +112,19 @@ def _find(
     read: Sequence[str] = _Lowered(tokens) if lower else tokens
     if not starts:
         return iter(()), read
+    positions: Iterator[int]
     if len(starts) == 1:
         positions = _indexes(tokens, next(iter(starts)))  # one token: list scans are faster
+    elif len(starts) <= _FEW_STARTS:
+        # A few ("Account", "account"): their list scans merged in order of position.
+        positions = merge(*(_indexes(tokens, token) for token in starts))
     else:
         positions = (i for i, t in enumerate(tokens) if t in starts)
     return iter_find_at(phrases, read, positions), read
+
+
+# Up to this many distinct start tokens, a list scan for each beats a test at each position.
+_FEW_STARTS = 4
 
 
 def _indexes(tokens: list[str], token: str) -> Iterator[int]:

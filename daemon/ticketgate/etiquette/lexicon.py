@@ -271,7 +271,11 @@ class Lexicon:
             for x, y in self.related:
                 related_to.setdefault(x, set()).add(y)
             object.__setattr__(self, "_related_to", related_to)
-        return any(x in related_to and not related_to[x].isdisjoint(b) for x in a)
+        for x in a:
+            related = related_to.get(x)
+            if related is not None and not related.isdisjoint(b):
+                return True
+        return False
 
 
 def _fail(key: str, message: str) -> ValueError:

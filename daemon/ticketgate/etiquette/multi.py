@@ -476,18 +476,21 @@ def _matters(units: list[_Unit], lexicon: Lexicon) -> list[tuple[set[str], list[
     """Group issues into matters: issues about the same or related topics (even through a
     chain of issues) are one matter."""
     groups: list[tuple[set[str], list[_Unit]]] = []
+    same_matter = lexicon.same_matter
     for unit in units:
         if not unit.issue or not unit.topics:
             continue
         topics, members = set(unit.topics), [unit]
         rest = []
-        for g_topics, g_members in groups:
-            if lexicon.same_matter(g_topics, topics):
+        for group in groups:
+            g_topics, g_members = group
+            if same_matter(g_topics, topics):
                 topics |= g_topics
                 members = g_members + members
             else:
-                rest.append((g_topics, g_members))
-        groups = [*rest, (topics, members)]
+                rest.append(group)
+        rest.append((topics, members))
+        groups = rest
     return groups
 
 

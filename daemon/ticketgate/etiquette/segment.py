@@ -53,10 +53,13 @@ def _is_closing(line: str, lexicon: Lexicon) -> bool:
     return bool(_NAME_RE.match(stripped)) and not lexicon.topics_of(tokens)
 
 
+_GOES_ON_RE = re.compile(r"[.?]\s*\S")  # a greeting line that goes on after a full stop
+
+
 def _is_greeting(line: str, lexicon: Lexicon) -> bool:
     tokens = tokenize(line)
     n = lexicon.greetings.match_at(tokens, 0)
-    return bool(n) and len(tokens) - n <= 2 and not re.search(r"[.?]\s*\S", line)
+    return bool(n) and len(tokens) - n <= 2 and not _GOES_ON_RE.search(line)
 
 
 def blocks(text: str, lexicon: Lexicon) -> list[Block]:
