@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import time
@@ -19,16 +20,28 @@ from ticketgate.etiquette import (
     Lexicon,
     code_pattern_for,
     default_lexicon,
+    find_computer_name,
     find_username,
     load_lexicon,
     missing_computer_name,
     multi_issue,
     parse_lexicon_yaml,
     private_address,
+    segment,
     strip_subject,
     vague_subject,
 )
 from ticketgate.etiquette.lexicon import WORD_LISTS
+from ticketgate.etiquette.text import (
+    digits_end,
+    has_digit,
+    lines_tokens,
+    match_before,
+    needs_digit,
+    remember_lines,
+    search_first,
+    tokenize,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -548,3 +561,154 @@ def test_a_named_computer_with_its_own_problem_still_counts(lx: Lexicon) -> None
     body = ("Skrivaren i rum 4110 skriver inte ut. Dessutom startar inte min dator, "
             "datornamn LU-12345.")
     assert multi_issue("Skrivaren och datorn", body, lx) is not None
+
+
+# --- shortcuts that must not change a result -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needs"),
+    [
+        (r"\d", True),
+        (r"[0-9]+", True),
+        (r"\blu-?\d{5,7}\b", True),
+        (r"(?:ab\d|c[2-5])x", True),
+        (r"(?>\d)", True),
+        (r"7", True),
+        (r"[0-9]*", False),  # may match no digit at all
+        (r"(\d)?", False),
+        (r"a|\d", False),
+        (r"[^0-9]", False),
+        (r"\D", False),
+        (r"[0-9a]", False),
+        (r"(?=\d)", False),  # a lookahead is not part of the match: left alone
+        (r"\w+", False),
+    ],
+)
+def test_needs_digit(pattern: str, needs: bool) -> None:
+    assert needs_digit(re.compile(pattern, re.IGNORECASE)) is needs
+
+
+def test_the_shipped_patterns_need_a_digit(lx: Lexicon) -> None:
+    # Else a mail without digits pays a search with each of them again.
+    assert all(needs_digit(p) for p in (*lx.username_ids, *lx.computer_names))
+
+
+def test_a_pattern_without_a_digit_is_still_searched_in_a_text_without_one() -> None:
+    lx = load_lexicon(_minimal(patterns={
+        "username_ids": [r"\b[a-z]{2}\d{4}\b", r"\bkim\.svensson\b"],
+        "computer_names": [r"\blu-?\d{5}\b", r"\bkims-macbook\b"],
+    }))
+    assert find_username("Hej, jag är Kim.Svensson och kör kims-macbook", lx) == "kim.svensson"
+    assert find_computer_name("Hej, jag är Kim.Svensson och kör kims-macbook", lx) == (
+        "kims-macbook"
+    )
+    # The first pattern wins when both match, as before.
+    assert find_username("kim.svensson, ab1234", lx) == "ab1234"
+    assert search_first([re.compile("x"), re.compile(r"\d")], "a1x") is not None
+    assert search_first([re.compile(r"\d+")], "abc") is None
+    found = search_first([re.compile(r"\d+")], "abc 42")
+    assert found is not None and found.group(0) == "42"
+
+
+def test_match_before_finds_what_search_finds() -> None:
+    # Every digit of the text stands before `end`, so a match that needs one starts there.
+    patterns = [r"\b[a-z]{2,6}-(?:pc|lap)-?\d{1,6}\b", r"(?<=x)\d+", r"^\d", r"\d+\s+\w+"]
+    texts = ["room 12\nddg-pc-7 and more", "ax12 b", "3 äpplen\nfoo", "pc 5\n9x", "nothing\n"]
+    for source in patterns:
+        pattern = re.compile(source, re.IGNORECASE)
+        for text in texts:
+            end = digits_end(text)
+            found, expected = match_before(pattern, text, end), pattern.search(text)
+            assert (found and found.span()) == (expected and expected.span()), (source, text)
+    assert digits_end("abc") == 0
+    assert digits_end("a1b22c") == 5
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Dator 12 surrar", "Min dator låter.\nDatornamn saknas."),  # digits in the subject only
+        ("Rum 4 och DDG-PC-12", "Datorn surrar."),  # the name itself in the subject
+        ("Dator 4", "Min dator heter ddg-pc-77."),  # digits in both
+        ("Skrivaren", "Datorn LU-123456 surrar."),
+    ],
+)
+def test_computer_name_in_subject_or_text(lx: Lexicon, subject: str, body: str) -> None:
+    # missing_computer_name tries only the subject's start positions when the text has no
+    # digit; the answer must be what a search of subject and text together gives.
+    named = find_computer_name(strip_subject(subject) + "\n" + body, lx)
+    assert (missing_computer_name(subject, body, lx) is None) == (named is not None)
+
+
+def test_identity_checks_do_not_depend_on_what_was_read_before(lx: Lexicon) -> None:
+    # The identity checks reuse tokens multi_issue left (text.remember_lines) and the last
+    # text they read; what they find must not depend on either.
+    texts = [
+        "Hej!\nMitt användarnamn är kim12.\nDatorn heter DDG-PC-12.\nMvh Kim",
+        "Hello,\nmy laptop is broken: the screen flickers.\nUsername: ab1234cd\nThanks",
+        "Datornamn: LU-123456\n- skrivaren\n- nätverket\nMVH",
+        "ANVÄNDARNAMN: Kim.S\n\nDATORN startar inte.",
+    ]
+    fresh = {}
+    for text in texts:
+        remember_lines({})
+        fresh[text] = (find_username(text, lx), missing_computer_name("Hjälp", text, lx),
+                       find_computer_name(text, lx))
+    for first in texts:
+        for text in texts:
+            multi_issue("Hjälp", first, lx)  # leaves the lines of `first`
+            private_address("kim@gmail.com", first, lx, ["example.org"])
+            assert (find_username(text, lx), missing_computer_name("Hjälp", text, lx),
+                    find_computer_name(text, lx)) == fresh[text]
+    # A remembered line is only ever the tokens of that very line.
+    remember_lines({"Mitt användarnamn är kim12.": ["Mitt", "användarnamn", "är", "kim12"]})
+    assert lines_tokens("x\nMitt användarnamn är kim12.\n  y: z ") == tokenize(
+        "x\nMitt användarnamn är kim12.\n  y: z "
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\rb\x0bc\x0cd\x1ce\x1df\x1eg\x85h\u2028i\u2029j", "pc:n\nwifi:t är nere\n", "", "\n\n"],
+)
+def test_lines_tokens_are_the_texts_tokens(text: str) -> None:
+    remember_lines({"pc:n": ["pc"], "b": ["b"]})
+    assert lines_tokens(text) == tokenize(text)
+    remember_lines({})
+    assert lines_tokens(text) == tokenize(text)
+
+
+def test_same_matter_with_one_way_relations() -> None:
+    lx = default_lexicon()
+    one_way = dataclasses.replace(lx, related=frozenset({("printer", "network")}))
+    assert one_way.same_matter({"printer"}, {"network"})
+    assert not one_way.same_matter({"network"}, {"printer"})
+    assert one_way.same_matter({"network", "av"}, {"av"})
+    assert not one_way.same_matter(set(), {"av"})
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ("Datorn är trasig.", ["Datorn är trasig."]),
+        ("Datorn är trasig. Skrivaren också!", ["Datorn är trasig.", "Skrivaren också!"]),
+        ("Se bilden, e.g. här", ["Se bilden, e.g. här"]),  # an abbreviation goes on
+        ("Hej!  Nu\tigen? ja", ["Hej!", "Nu\tigen?", "ja"]),
+        ("Ring kl. 10 tack", ["Ring kl. 10 tack"]),
+        ("Ett; två", ["Ett", "två"]),
+        ("   ", []),
+        ("Hjälp?Nu", ["Hjälp?Nu"]),
+    ],
+)
+def test_sentences(block: str, expected: list[str]) -> None:
+    assert segment.sentences(block) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "åäö", "åäö 7", "x\u0663y", "ab\u2028c", "€ ½ ² ³", "٣"]
+)
+def test_has_digit_is_what_backslash_d_finds(text: str) -> None:
+    assert has_digit(text) == (re.search(r"\d", text) is not None)
+    # The shortcut for Latin-1 text rests on this: no decimal digit there but 0-9.
+    assert [c for c in map(chr, range(256)) if c.isdecimal()] == list("0123456789")

@@ -6,59 +6,140 @@ needs at least the username. A mail about a specific computer needs that compute
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from email.utils import parseaddr
-from typing import NamedTuple
+from functools import lru_cache
+from heapq import merge
+from typing import overload
 
 from .lexicon import BIT, Lexicon
-from .text import MAX_TEXT, Phrases, find_at, lowered, normalise, strip_subject, tokens_of
+from .text import (
+    MAX_TEXT,
+    Phrases,
+    digits_end,
+    has_digit,
+    iter_find_at,
+    lines_tokens,
+    normalise,
+    search_first,
+    strip_subject,
+    tokens_of,
+)
 
 
-class _Tokens(NamedTuple):
-    """The tokens of a text, as written and lower-cased, and the sets of each."""
+class _Tokens:
+    """The tokens of a normalised, cut text and their set; whether it holds a digit is asked
+    once, when first needed. Shared between the checks (see _tokens), so never changed but
+    for that one answer (the same whichever thread gives it)."""
 
-    tokens: list[str]
-    lowered: list[str]
-    distinct: frozenset[str]
-    distinct_lowered: frozenset[str]
+    __slots__ = ("_digits", "distinct", "plain", "tokens")
+
+    def __init__(self, plain: str, tokens: list[str]) -> None:
+        self.plain = plain
+        self.tokens = tokens
+        self.distinct = frozenset(tokens)
+        self._digits: bool | None = None
+
+    @property
+    def digits(self) -> bool:
+        """has_digit(plain)."""
+        if self._digits is None:
+            self._digits = has_digit(self.plain)
+        return self._digits
 
 
-def _read(tokens: list[str]) -> _Tokens:
-    low = lowered(tokens)
-    return _Tokens(tokens, low, frozenset(tokens), frozenset(low))
+class _Lowered(Sequence[str]):
+    """The tokens in lower case, as text.lowered(tokens) gives them, each lowered when read:
+    the phrase matcher reads only a few positions of a long text."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        # Lowering a token alone gives what lowered() gives for it (see there).
+        if isinstance(index, slice):
+            return [t.lower() for t in self._tokens[index]]
+        return self._tokens[index].lower()
 
 
 # The last text whose tokens were read here, and them. private_address reads a mail's new text
 # and missing_computer_name then reads the subject and the same new text, so the second takes
-# the new text's tokens from here. Never mutated.
-_last: tuple[str, _Tokens] = ("", _read([]))
+# the new text's tokens from here.
+_last: tuple[str, _Tokens] = ("", _Tokens("", []))
 
 
 def _tokens(plain: str) -> _Tokens:
-    """_read(tokens_of(plain)), from _last when it holds `plain`."""
+    """_Tokens(plain, tokens_of(plain)), from _last when it holds `plain`; the tokens of
+    lines multi_issue has just read are taken from it (see text.lines_tokens)."""
     global _last
     last = _last  # one read: another thread may replace it meanwhile
     if plain == last[0] and plain:
         return last[1]
-    found = _read(tokens_of(plain))
+    found = _Tokens(plain, lines_tokens(plain))
     _last = (plain, found)
     return found
 
 
 def _find(
-    phrases: Phrases, bit: int, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
-) -> list[tuple[int, int]]:
-    """phrases.find(tokens) as a list, trying only the tokens (of their set `distinct`) whose
-    masks have `bit`: asking each distinct token once is cheaper than each position."""
-    starts = lexicon.starting(distinct, bit)
+    phrases: Phrases,
+    bit: int,
+    tokens: list[str],
+    distinct: Iterable[AbstractSet[str]],
+    lexicon: Lexicon,
+    *,
+    lower: bool,
+) -> tuple[Iterator[tuple[int, int]], Sequence[str]]:
+    """phrases.find() in the tokens (lower-cased when `lower`), and the tokens it reads,
+    trying only the positions of tokens (of their sets `distinct`) whose masks have `bit`:
+    asking each distinct token once is cheaper than each position. The matches come one at a
+    time, so a caller that stops early leaves the rest of the text unread."""
+    starting = lexicon.starting_lowered if lower else lexicon.starting
+    starts: set[str] = set()
+    for tokens_set in distinct:
+        starts |= starting(tokens_set, bit)
+    read: Sequence[str] = _Lowered(tokens) if lower else tokens
     if not starts:
-        return []
-    return find_at(phrases, tokens, [i for i, t in enumerate(tokens) if t in starts])
+        return iter(()), read
+    positions: Iterator[int]
+    if len(starts) == 1:
+        positions = _indexes(tokens, next(iter(starts)))  # one token: list scans are faster
+    elif len(starts) <= _FEW_STARTS:
+        # A few ("Account", "account"): their list scans merged in order of position.
+        positions = merge(*(_indexes(tokens, token) for token in starts))
+    else:
+        positions = (i for i, t in enumerate(tokens) if t in starts)
+    return iter_find_at(phrases, read, positions), read
+
+
+# Up to this many distinct start tokens, a list scan for each beats a test at each position.
+_FEW_STARTS = 4
+
+
+def _indexes(tokens: list[str], token: str) -> Iterator[int]:
+    """(i for i, t in enumerate(tokens) if t == token), by list.index."""
+    i = -1
+    try:
+        while True:
+            i = tokens.index(token, i + 1)
+            yield i
+    except ValueError:
+        return
 
 
 def _cue_candidate(
-    tokens: list[str], end: int, lexicon: Lexicon, *, letters_ok: bool
+    tokens: Sequence[str], end: int, lexicon: Lexicon, *, letters_ok: bool
 ) -> str | None:
     """The name standing after a cue word that ends at `end`, if any.
 
@@ -82,22 +163,23 @@ def _cue_candidate(
 
 def find_username(text: str, lexicon: Lexicon) -> str | None:
     """The username given in `text`: after a cue word, or any id matching username_ids."""
-    plain = normalise(text[:MAX_TEXT])
-    read = _tokens(plain)
-    tokens = read.lowered
+    read = _tokens(normalise(text[:MAX_TEXT]))
     bit = BIT["username_cues"]
-    for _, end in _find(lexicon.username_cues, bit, tokens, read.distinct_lowered, lexicon):
-        found = _cue_candidate(tokens, end, lexicon, letters_ok=True)
-        if found:
-            return found
-    for pattern in lexicon.username_ids:
-        m = pattern.search(plain)
-        if m:
-            return m.group(0).lower()
-    return None
+    found, tokens = _find(
+        lexicon.username_cues, bit, read.tokens, (read.distinct,), lexicon, lower=True
+    )
+    for _, end in found:
+        name = _cue_candidate(tokens, end, lexicon, letters_ok=True)
+        if name:
+            return name
+    m = search_first(lexicon.username_ids, read.plain, read.digits)
+    return m.group(0).lower() if m else None
 
 
+@lru_cache(maxsize=4096)
 def _domain(sender: str | None) -> str | None:
+    """The normalised domain of a sender address; memoised, as the same requesters write
+    again and again and parsing an address costs more than the rest of private_address."""
     _, address = parseaddr(sender or "")
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
@@ -139,23 +221,29 @@ def find_computer_name(text: str, lexicon: Lexicon) -> str | None:
     """The computer name given in `text`: a computer_names match, or a name after a cue."""
     plain = normalise(text[:MAX_TEXT])
     tokens = tokens_of(plain)
-    return _computer_name(plain, tokens, frozenset(tokens), lexicon)
+    return _computer_name(plain, None, tokens, (frozenset(tokens),), lexicon)
 
 
 def _computer_name(
-    plain: str, tokens: list[str], distinct: AbstractSet[str], lexicon: Lexicon
+    plain: str,
+    digits: bool | None,
+    tokens: list[str],
+    distinct: Iterable[AbstractSet[str]],
+    lexicon: Lexicon,
+    digits_before: int | None = None,
 ) -> str | None:
-    """find_computer_name of a normalised, cut text whose tokens (and their set) the caller
-    has."""
-    for pattern in lexicon.computer_names:
-        m = pattern.search(plain)
-        if m:
-            return m.group(0)
+    """find_computer_name of a normalised, cut text whose tokens (and their sets, which
+    together hold every token) the caller has; `digits` and `digits_before` are as for
+    search_first, when known."""
+    m = search_first(lexicon.computer_names, plain, digits, digits_before)
+    if m:
+        return m.group(0)
     bit = BIT["computer_name_cues"]
-    for _, end in _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon):
-        found = _cue_candidate(tokens, end, lexicon, letters_ok=False)
-        if found:
-            return found
+    found, _ = _find(lexicon.computer_name_cues, bit, tokens, distinct, lexicon, lower=False)
+    for _, end in found:
+        name = _cue_candidate(tokens, end, lexicon, letters_ok=False)
+        if name:
+            return name
     return None
 
 
@@ -169,26 +257,29 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     head = strip_subject(subject)
     text = head + "\n" + (new_text or "")
     plain = normalise(text[:MAX_TEXT])
+    digits: bool | None = None
+    digits_before: int | None = None
     if len(text) <= MAX_TEXT:
         # Nothing cut, and no token spans the newline: the tokens are the subject's and then
-        # the new text's, which private_address has usually just read.
+        # the new text's, which private_address has usually just read; so is whether the new
+        # text holds a digit (normalise() keeps every digit, strip_subject() normalises).
         body = _tokens(normalise(new_text or ""))
-        head_read = _read(tokens_of(head))  # strip_subject() normalises
-        read = _Tokens(
-            head_read.tokens + body.tokens,
-            head_read.lowered + body.lowered,
-            head_read.distinct | body.distinct,
-            head_read.distinct_lowered | body.distinct_lowered,
-        )
+        head_tokens = tokens_of(head)
+        tokens = head_tokens + body.tokens
+        distinct: tuple[AbstractSet[str], ...] = (frozenset(head_tokens), body.distinct)
+        digits = has_digit(head) or body.digits
+        if digits and not body.digits:
+            digits_before = digits_end(head)  # every digit is the subject's
     else:
-        read = _read(tokens_of(plain))
-    if _computer_name(plain, read.tokens, read.distinct, lexicon):
+        tokens = tokens_of(plain)
+        distinct = (frozenset(tokens),)
+    if _computer_name(plain, digits, tokens, distinct, lexicon, digits_before):
         return None
-    tokens = read.lowered
     bit = BIT["computer_words"]
-    for start, end in _find(lexicon.computer_words, bit, tokens, read.distinct_lowered, lexicon):
-        before = tokens[max(0, start - 2) : start]
+    found, low = _find(lexicon.computer_words, bit, tokens, distinct, lexicon, lower=True)
+    for start, end in found:
+        before = low[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue
-        return f"mentions '{' '.join(tokens[start:end])}' but names no computer"
+        return f"mentions '{' '.join(low[start:end])}' but names no computer"
     return None

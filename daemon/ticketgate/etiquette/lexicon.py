@@ -9,7 +9,7 @@ works without the repository.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -73,6 +73,15 @@ class Topic:
     words: Phrases
 
 
+# A topic as the heuristics walk them: (index in Lexicon.topics, its words, its name, whether
+# it is a device).
+TopicEntry = tuple[int, Phrases, str, bool]
+# A topic whose words may start at a token: its TopicEntry and the length of the match there
+# when that is certain without looking further (1: a one-word entry that starts no phrase),
+# else 0 (ask words.match_at).
+TopicStart = tuple[int, Phrases, str, bool, int]
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Word lists, patterns and thresholds of the etiquette heuristics (languages merged)."""
@@ -116,6 +125,27 @@ class Lexicon:
     _masks: dict[str, int] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+    # Token (lower case) -> whether vague_subject counts it as a content word; memoised,
+    # emptied at MEMO_LIMIT tokens (see vague.content_words).
+    content_memo: dict[str, bool] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Topic -> the topics `related` pairs it with (see same_matter); built when first asked.
+    _related_to: dict[str, set[str]] | None = field(
+        default=None, init=False, compare=False, repr=False, hash=False
+    )
+    # Token (as written) -> the mask of its lower-case form; memoised as _masks is.
+    _lower_masks: dict[str, int] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Token (as written) -> topic_starts of it; memoised, emptied at MEMO_LIMIT tokens.
+    _topic_starts: dict[str, tuple[TopicStart, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
+    # Topic bits of a mask -> topic_entries of them; memoised (few combinations occur).
+    _topic_entries: dict[int, tuple[TopicEntry, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
 
     def mask_of(self, token: str) -> int:
         """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
@@ -139,6 +169,11 @@ class Lexicon:
             self._masks[token] = mask
         return mask
 
+    def mask_memo(self) -> Callable[[str], int | None]:
+        """A lookup of mask_of in its memo: None for a token not seen yet (ask mask_of or
+        masks then). A hot loop asks this rather than call masks each time."""
+        return self._masks.get
+
     def masks(self, tokens: Sequence[str]) -> list[int]:
         """mask_of of each token."""
         known = self._masks.get
@@ -156,6 +191,57 @@ class Lexicon:
             if (self.mask_of(token) if mask is None else mask) & bit:
                 out.add(token)
         return out
+
+    def starting_lowered(self, distinct: Iterable[str], bit: int) -> set[str]:
+        """The tokens of `distinct` whose lower-case forms' masks have `bit`: where that list
+        may match in the lowered tokens (text.lowered). The lower-case forms are worked out
+        once per token, not once per text."""
+        known = self._lower_masks.get
+        out: set[str] = set()
+        for token in distinct:
+            mask = known(token)
+            if mask is None:
+                mask = self.mask_of(token.lower())
+                if len(self._lower_masks) >= MEMO_LIMIT:
+                    self._lower_masks.clear()
+                self._lower_masks[token] = mask
+            if mask & bit:
+                out.add(token)
+        return out
+
+    def topic_entries(self, bits: int) -> tuple[TopicEntry, ...]:
+        """The topics whose bits are set in `bits` (a mask // TOPIC_BIT), in lexicon order, as
+        (index, words, name, whether it is a device): what a token with these bits may start."""
+        found = self._topic_entries.get(bits)
+        if found is None:
+            found = tuple(
+                (k, t.words, t.name, t.name in self.devices)
+                for k, t in enumerate(self.topics)
+                if bits >> k & 1
+            )
+            if len(self._topic_entries) >= MEMO_LIMIT:
+                self._topic_entries.clear()
+            self._topic_entries[bits] = found
+        return found
+
+    def topic_starts(self, token: str) -> tuple[TopicStart, ...]:
+        """The topics whose words may start at `token` (its mask's topic bits), in lexicon
+        order, each with the length of its match when certain (see TopicStart)."""
+        found = self._topic_starts.get(token)
+        if found is None:
+            found = tuple(
+                (k, words, name, device, 1 if words.one_word_only(token) else 0)
+                for k, words, name, device in self.topic_entries(self.mask_of(token) // TOPIC_BIT)
+            )
+            if len(self._topic_starts) >= MEMO_LIMIT:
+                self._topic_starts.clear()
+            self._topic_starts[token] = found
+        return found
+
+    def topic_starts_memo(self) -> Callable[[str], tuple[TopicStart, ...] | None]:
+        """A lookup of topic_starts in its memo: None for a token not seen yet (ask
+        topic_starts then). A hot loop asks this rather than call topic_starts each time."""
+        return self._topic_starts.get
 
     def topics_masked(self, mask: int) -> list[Topic]:
         """The topics whose bits are set in `mask` (an OR of token masks), in lexicon order."""
@@ -176,7 +262,20 @@ class Lexicon:
 
     def same_matter(self, a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
         """True when two sets of topics share a topic or hold a related pair."""
-        return bool(a & b) or any((x, y) in self.related for x in a for y in b)
+        if not a.isdisjoint(b):
+            return True
+        # any((x, y) in self.related for x in a for y in b), by the topics related to each x.
+        related_to = self._related_to
+        if related_to is None:
+            related_to = {}
+            for x, y in self.related:
+                related_to.setdefault(x, set()).add(y)
+            object.__setattr__(self, "_related_to", related_to)
+        for x in a:
+            related = related_to.get(x)
+            if related is not None and not related.isdisjoint(b):
+                return True
+        return False
 
 
 def _fail(key: str, message: str) -> ValueError:

@@ -31,10 +31,13 @@ How the text is read:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+from typing import cast
 
 from .lexicon import BIT, SURE, TOPIC_BIT, Lexicon
-from .segment import Block, blocks, plain_piece_tokens, sentences, split_clauses
-from .text import MAX_TEXT, Phrases, strip_subject, tokenize
+from .segment import Block, blocks, sentence_tokens, sentences, split_clauses
+from .text import MAX_TEXT, Phrases, remember_lines, strip_subject, tokenize
 
 # How far into a clause a weak transition may stand ("jag behöver också", "I would also like").
 _WEAK_WINDOW = 4
@@ -50,18 +53,22 @@ _PROBLEM = BIT["problems"]
 _STEP = BIT["steps"]
 _STATE = BIT["states"]
 _VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_VERBS_SURE = _VERBS << SURE
+_PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
 _PART = BIT["parts"]
 _CLOSING = BIT["closings"]
+_COMPUTER_NAME_CUE = BIT["computer_name_cues"]
+_USERNAME_CUE = BIT["username_cues"]
+# What _strip_transition can remove; a clause whose tokens have none of these bits keeps all.
+_TRANSITION = _JOINER | _STRONG | _WEAK
 
 
 def _union(masks: list[int]) -> int:
-    out = 0
-    for mask in masks:
-        out |= mask
-    return out
+    """The union (bitwise or) of token masks."""
+    return reduce(or_, masks, 0)
 
 
 def _verbs(lexicon: Lexicon) -> tuple[tuple[int, Phrases], ...]:
@@ -92,7 +99,7 @@ def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> 
     return False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     """One issue or detail: one or more clauses read as a whole."""
 
@@ -192,16 +199,68 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
     """True when tokens[at] stands in a prepositional phrase: a preposition at most three words
     before it, and no verb between. `masks` are the tokens' masks (Lexicon.masks)."""
     for q in range(max(0, at - 3), at):
-        if not masks[q] & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q):
+        mask = masks[q]
+        # A one-word preposition (SURE) matches for certain; else it is asked.
+        if not mask & _PREPOSITION_SURE and (
+            not mask & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q)
+        ):
             continue
         between = masks[q + 1 : at]
-        union = _union(between)
-        if not union & _VERBS or not any(
-            _has(words, tokens[q + 1 : at], between, union, bit)
-            for bit, words in _verbs(lexicon)
-        ):
+        union = 0
+        for m in between:  # at most two
+            union |= m
+        if not union & _VERBS:
+            return True  # no verb can start between
+        if union & _VERBS_SURE:
+            continue  # a one-word verb stands between
+        if not _any_verb(tokens[q + 1 : at], between, union, lexicon):
             return True
     return False
+
+
+def _any_verb(tokens: list[str], masks: list[int], mask: int, lexicon: Lexicon) -> bool:
+    """any(_has(words, tokens, masks, mask, bit) for bit, words in _verbs(lexicon)) where no
+    token is a one-word verb (no SURE bit of a verb list in `mask`)."""
+    for bit, words in _verbs(lexicon):
+        if mask & bit and _contains(words, tokens, masks, bit):
+            return True
+    return False
+
+
+def _folds(
+    raw: list[str],
+    raw_masks: list[int],
+    tokens: list[str],
+    masks: list[int],
+    mask: int,
+    *,
+    verbless: bool,
+    topics: bool,
+    in_detail: bool,
+    lexicon: Lexicon,
+) -> bool:
+    """True when a clause adds to the one before rather than opens a matter: it opens with a
+    preposition ("på min dator", "men det hjälper inte"), holds a consequence early on ("och
+    kommer därför inte in", "sedan dess"), or is verbless and names nothing, lists
+    alternatives ("Canvas eller VPN") or goes on after a modifier.
+
+    `raw` is the clause as split, `tokens` the same after _strip_transition (the same list
+    when nothing was stripped), `masks` their masks and `mask` the union of those."""
+    if verbless and (not topics or in_detail):
+        return True
+    same = tokens is raw
+    if _opens_detail(raw, raw_masks, lexicon) or (
+        not same and _opens_detail(tokens, masks, lexicon)
+    ):
+        return True
+    # A consequence among the first four tokens of the clause as split, or the first three of
+    # what is left after stripping; when nothing was stripped, the union tells there is none.
+    if (not same or mask & _CONSEQUENCE) and (
+        _contains(lexicon.consequences, raw[:4], raw_masks[:4], _CONSEQUENCE)
+        or (not same and _contains(lexicon.consequences, tokens[:3], masks[:3], _CONSEQUENCE))
+    ):
+        return True
+    return verbless and _has(lexicon.alternatives, tokens, masks, mask, _ALTERNATIVE)
 
 
 class _Reader:
@@ -227,25 +286,39 @@ class _Reader:
         named: list[tuple[int, str]] = []  # (first position, name) of each device named
         if mask >= TOPIC_BIT:
             # One left-to-right pass for all topics: each topic's matches are those of its
-            # find() (after[k]: where topic k may match next; 0 until its first match).
-            after = [0] * len(lx.topics)
-            for i in [i for i, m in enumerate(masks) if m >= TOPIC_BIT]:
-                rest = masks[i] // TOPIC_BIT  # the topics that can start here, topic 0 lowest
-                while rest:
-                    low = rest & -rest
-                    rest ^= low
-                    k = low.bit_length() - 1
-                    if i < after[k]:
+            # find() (after[k]: where topic k may match next; absent until its first match).
+            after: dict[int, int] = {}
+            memo, starts = lx.topic_starts_memo(), lx.topic_starts
+            prepositions = bool(mask & _PREPOSITION)
+            i = -1
+            for token in tokens:
+                i += 1
+                found = memo(token)
+                if found is None:
+                    found = starts(token)
+                for k, words, name, device, sure in found:  # none where no topic can start
+                    end = after.get(k)
+                    if end is not None and i < end:
                         continue
-                    topic = lx.topics[k]
-                    n = topic.words.match_at(tokens, i)
+                    n = sure or words.match_at(tokens, i)
                     if not n:
                         continue
-                    if not after[k] and topic.name in lx.devices:
-                        named.append((i, topic.name))
+                    if end is None and device:
+                        named.append((i, name))
                     after[k] = i + n
-                    in_phrase = bool(mask & _PREPOSITION) and _in_phrase(tokens, masks, i, lx)
-                    (secondary if in_phrase else primary).add(topic.name)
+                    if name in primary:
+                        continue  # secondary counts only when primary is empty
+                    # Only a preposition among the three tokens before puts it in a phrase.
+                    in_phrase = (
+                        prepositions
+                        and (
+                            (i > 0 and masks[i - 1] & _PREPOSITION)
+                            or (i > 1 and masks[i - 2] & _PREPOSITION)
+                            or (i > 2 and masks[i - 3] & _PREPOSITION)
+                        )
+                        and _in_phrase(tokens, masks, i, lx)
+                    )
+                    (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
         if named:
             self.last_device = max(named)[1]  # the device named last in the clause
@@ -257,21 +330,36 @@ class _Reader:
                 topics.add(owner)
         return topics
 
-    def read(self, text_blocks: list[Block]) -> list[_Unit]:
-        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject())."""
+    def read(
+        self, text_blocks: list[Block], seen: dict[str, list[str]] | None = None
+    ) -> list[_Unit]:
+        """Read blocks whose text normalise() leaves unchanged (blocks(), strip_subject()).
+        The tokens of each sentence read go into `seen`, when given (see remember_lines)."""
+        lx = self.lexicon
+        closings = lx.closings
+        known = lx.mask_memo()
         for block in text_blocks:
             for sentence in sentences(block.text):
-                pieces = plain_piece_tokens(sentence)
-                tokens = [t for piece in pieces for t in piece]  # the sentence's, tokenized once
-                masks = self.lexicon.masks(tokens)
-                n = (
-                    self.lexicon.closings.match_at(tokens, 0)
-                    if masks and masks[0] & _CLOSING
-                    else 0
-                )
-                if n and len(tokens) - n <= 3:
-                    continue  # "Thanks, Lee" at the end of a line
-                split = split_clauses(pieces, masks, self.lexicon)
+                tokens, pieces = sentence_tokens(sentence)  # tokenized once
+                if seen is not None:
+                    seen[sentence] = tokens  # sentences() strips each
+                if not tokens:
+                    continue  # no clause: nothing to read, nothing carried over changes
+                found = [known(t) for t in tokens]  # lx.masks(tokens), from the memo
+                masks = lx.masks(tokens) if None in found else cast(list[int], found)
+                if masks[0] & _CLOSING:
+                    n = closings.match_at(tokens, 0)
+                    if n and len(tokens) - n <= 3:
+                        continue  # "Thanks, Lee" at the end of a line
+                mask = reduce(or_, masks, 0)  # _union(masks), without the call
+                if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
+                    # One piece where no joiner or consequence can start: one clause, as
+                    # split_clauses() would find, without copying it.
+                    self.sentence(
+                        [tokens], list_item=block.list_item, masks=[masks], unions=[mask]
+                    )
+                    continue
+                split = split_clauses(pieces, masks, lx)
                 self.sentence(
                     [tokens for tokens, _ in split],
                     list_item=block.list_item,
@@ -285,97 +373,100 @@ class _Reader:
         *,
         list_item: bool,
         masks: list[list[int]] | None = None,
+        unions: list[int] | None = None,
     ) -> None:
         """Class the clauses of one sentence, appending units. `masks` are each clause's
-        token masks (Lexicon.masks), when the caller has them."""
+        token masks (Lexicon.masks) and `unions` the union of each clause's masks, when the
+        caller has them."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
         if masks is None:
             masks = [lx.masks(raw) for raw in clauses]
-        for raw, raw_masks in zip(clauses, masks, strict=True):
-            tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
+        if unions is None:
+            unions = [reduce(or_, raw_masks, 0) for raw_masks in masks]  # _union of each
+        for raw, raw_masks, mask in zip(clauses, masks, unions, strict=True):
+            if mask & _TRANSITION:
+                tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
+                if tokens is not raw:
+                    mask = _union(token_masks)
+            else:  # no joiner nor transition can start anywhere: nothing to strip
+                tokens, token_masks, strong, weak = raw, raw_masks, None, None
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
                 # "Also," / "Another thing:" alone: it applies to the next clause.
                 strong_carry, weak_carry = strong, weak
                 continue
             strong_carry = weak_carry = None
-            mask = _union(token_masks)
             topics = self.topics(tokens, token_masks, mask)
-            request = _has(lx.requests, tokens, token_masks, mask, _REQUEST)
-            problem = _has(lx.problems, tokens, token_masks, mask, _PROBLEM)
-            step = _has(lx.steps, tokens, token_masks, mask, _STEP) and not request
-            state = _has(lx.states, tokens, token_masks, mask, _STATE)
-            verbless = not (request or problem or step or state)
+            # A request or problem makes an issue, something tried or a state a detail, in
+            # this order of precedence; with none of them the clause is verbless.
+            issue: bool | None
+            if not mask & _VERBS:
+                issue = None  # no verb can start anywhere (asked before each list)
+            elif _has(lx.requests, tokens, token_masks, mask, _REQUEST):
+                issue = True
+            elif _has(lx.steps, tokens, token_masks, mask, _STEP):
+                issue = False  # "har provat", "restarted": something tried
+            elif _has(lx.problems, tokens, token_masks, mask, _PROBLEM):
+                issue = True
+            elif _has(lx.states, tokens, token_masks, mask, _STATE):
+                issue = False  # "datorn är ny", "jag kör Windows"
+            else:
+                issue = None
+            verbless = issue is None
             if verbless and topics and (
-                lx.computer_name_cues.contains(tokens) or lx.username_cues.contains(tokens)
+                _has(lx.computer_name_cues, tokens, token_masks, mask, _COMPUTER_NAME_CUE)
+                or _has(lx.username_cues, tokens, token_masks, mask, _USERNAME_CUE)
             ):
                 # "Datornamn: LU-12345", "my username is abc12": the guide asks for these;
                 # they say which computer or who, they do not raise a matter of their own.
                 topics = set()
-            opens_topic = _starts_with_topic(tokens, token_masks, lx)
+            opens_topic: bool | None = None  # _starts_with_topic(), asked only when needed
 
             # Clauses that add to the one before rather than open a matter: a modifier ("på
             # min dator", "men det hjälper inte"), a consequence ("och kommer därför inte in",
             # "sedan dess"), alternatives ("Canvas eller VPN"), a clause about "it" ("den säger
-            # att ...", even across sentences), a verbless tail.
-            target = current
-            # When nothing was stripped (tokens is raw), a test of tokens repeats one of raw:
-            # a consequence among the first three tokens is one among the first four.
-            same = tokens is raw
-            folds = (
-                _opens_detail(raw, raw_masks, lx)
-                or (not same and _opens_detail(tokens, token_masks, lx))
-                or _contains(lx.consequences, raw[:4], raw_masks[:4], _CONSEQUENCE)
-                or (
-                    not same
-                    and _contains(lx.consequences, tokens[:3], token_masks[:3], _CONSEQUENCE)
-                )
-                or (verbless and not topics)
-                or (
-                    verbless and _has(lx.alternatives, tokens, token_masks, mask, _ALTERNATIVE)
-                )
-                or (verbless and in_detail)  # "... så att han kan använda eduroam, skrivarna"
-            )
-            anaphora = bool(token_masks[0] & _ANAPHORA) and lx.anaphora.match_at(tokens, 0)
-            if not strong and anaphora and not opens_topic:
-                folds = True
-                target = current or (self.units[-1] if self.units else None)
-            if target is not None and folds and not strong:
-                target.topics |= topics
-                target.words += tokens
-                current, in_detail = target, True
-                continue
+            # att ...", even across sentences), a verbless tail. After a strong transition
+            # nothing is folded.
+            if not strong:
+                target = current
+                folds = False
+                if token_masks[0] & _ANAPHORA and lx.anaphora.match_at(tokens, 0):
+                    opens_topic = _starts_with_topic(tokens, token_masks, lx)
+                    if not opens_topic:
+                        folds = True
+                        target = current or (self.units[-1] if self.units else None)
+                if target is not None and not folds:
+                    folds = _folds(
+                        raw, raw_masks, tokens, token_masks, mask,
+                        verbless=verbless, topics=bool(topics), in_detail=in_detail, lexicon=lx,
+                    )
+                if target is not None and folds:
+                    target.topics |= topics
+                    target.words += tokens
+                    current, in_detail = target, True
+                    continue
             in_detail = False
             if verbless and not topics:
                 continue  # "Hello," before the first clause: nothing to attach it to
 
-            if request:
-                issue = True
-            elif step:
-                issue = False  # "har provat", "restarted": something tried
-            elif problem:
-                issue = True
-            elif state:
-                issue = False  # "datorn är ny", "jag kör Windows"
-            elif current is None:
-                issue = bool(topics) and opens_topic  # "skrivaren i rum 2110 drar in ..."
-            elif current.issue:
-                issue = bool(topics)  # the next item of an enumeration after a request
-            else:
-                current.topics |= topics  # "... startat om både routern och datorn"
-                current.words += tokens
-                continue
+            if issue is None:
+                if current is None:
+                    if opens_topic is None:
+                        opens_topic = _starts_with_topic(tokens, token_masks, lx)
+                    issue = bool(topics) and opens_topic  # "skrivaren i rum 2110 drar in ..."
+                elif current.issue:
+                    issue = bool(topics)  # the next item of an enumeration after a request
+                else:
+                    current.topics |= topics  # "... startat om både routern och datorn"
+                    current.words += tokens
+                    continue
+            # Positional (issue, topics, list_item, in_subject, strong, weak, words): made for
+            # most clauses, and keywords cost more.
             current = _Unit(
-                issue=issue,
-                topics=topics,
-                list_item=list_item,
-                in_subject=self.in_subject,
-                strong=strong,
-                weak=weak,
-                words=list(tokens),
+                issue, topics, list_item, self.in_subject, strong, weak, list(tokens)
             )
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
@@ -385,18 +476,21 @@ def _matters(units: list[_Unit], lexicon: Lexicon) -> list[tuple[set[str], list[
     """Group issues into matters: issues about the same or related topics (even through a
     chain of issues) are one matter."""
     groups: list[tuple[set[str], list[_Unit]]] = []
+    same_matter = lexicon.same_matter
     for unit in units:
         if not unit.issue or not unit.topics:
             continue
         topics, members = set(unit.topics), [unit]
         rest = []
-        for g_topics, g_members in groups:
-            if lexicon.same_matter(g_topics, topics):
+        for group in groups:
+            g_topics, g_members = group
+            if same_matter(g_topics, topics):
                 topics |= g_topics
                 members = g_members + members
             else:
-                rest.append((g_topics, g_members))
-        groups = [*rest, (topics, members)]
+                rest.append(group)
+        rest.append((topics, members))
+        groups = rest
     return groups
 
 
@@ -419,7 +513,11 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """
     stripped = strip_subject(subject)
     subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
-    body_units = _Reader(lexicon, in_subject=False).read(blocks(new_text[:MAX_TEXT], lexicon))
+    read_sentences: dict[str, list[str]] = {}
+    body_units = _Reader(lexicon, in_subject=False).read(
+        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
+    )
+    remember_lines(read_sentences)  # for the identity checks, which read this text next
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 

@@ -7,7 +7,7 @@ matter (a greeting line, a closing like "Mvh Kim" or "Tack, Nils") and keeps lis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .lexicon import BIT, Lexicon
 from .text import TOKEN_PATTERN, normalise, tokenize, without_colon_endings
@@ -19,6 +19,7 @@ _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•–·+>]|\(?\d{1,2}[.)]|\(?[a-zA-Z]\))
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\s*;\s*")
 # The same without the ';' branch, which cannot match in a text without ';' (and is slow).
 _FULL_STOP_RE = re.compile(r"(?<=[.!?])\s+")
+_FULL_STOP_SPACE_RE = re.compile(r"[.!?]\s")  # found exactly where _FULL_STOP_RE splits
 _ABBREVIATION_RE = re.compile(
     r"(?:^|\s)(?:\w\.(?:\w\.)*\w?|\w|ca|kl|nr|jfr|resp|etc|vs|st|mm|osv|ev|tel|ang|dvs|bl|inkl|"
     r"exkl|fr|tom|ex|mr|mrs|ms|dr|prof|no|approx|dept)\.$",
@@ -30,9 +31,9 @@ _CLAUSE_BREAK_RE = re.compile(r"[,;:]\s+|\s+[–—-]\s+")
 _NAME_RE = re.compile(r"^[/\-–—]*\s*[A-ZÅÄÖÉ][\w.'-]*(?:\s+[A-ZÅÄÖÉ][\w.'-]*){0,2}\s*$")
 
 
-@dataclass(frozen=True)
-class Block:
-    """A line or list item of the new text."""
+class Block(NamedTuple):
+    """A line or list item of the new text (a named tuple: made for every line, and a tuple
+    is made faster than a frozen dataclass)."""
 
     text: str
     list_item: bool
@@ -52,10 +53,13 @@ def _is_closing(line: str, lexicon: Lexicon) -> bool:
     return bool(_NAME_RE.match(stripped)) and not lexicon.topics_of(tokens)
 
 
+_GOES_ON_RE = re.compile(r"[.?]\s*\S")  # a greeting line that goes on after a full stop
+
+
 def _is_greeting(line: str, lexicon: Lexicon) -> bool:
     tokens = tokenize(line)
     n = lexicon.greetings.match_at(tokens, 0)
-    return bool(n) and len(tokens) - n <= 2 and not re.search(r"[.?]\s*\S", line)
+    return bool(n) and len(tokens) - n <= 2 and not _GOES_ON_RE.search(line)
 
 
 def blocks(text: str, lexicon: Lexicon) -> list[Block]:
@@ -63,19 +67,25 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
     Wrapped lines are joined back into their sentence; list items stay separate blocks.
     """
-    lines = [ln.rstrip() for ln in normalise(text or "").splitlines()]
-    lines = [ln for ln in lines if ln.strip()]
+    # Right-stripped lines that hold more than whitespace (a right-stripped line is empty then).
+    lines = list(filter(None, map(str.rstrip, normalise(text or "").splitlines())))
     while lines and _is_closing(lines[-1], lexicon):
         lines.pop()
     if lines and _is_greeting(lines[0], lexicon):
         lines.pop(0)
     out: list[Block] = []
     for line in lines:
-        m = _LIST_ITEM_RE.match(line)
+        text_ = line.strip()
+        # A list item opens with a mark, a digit, "(" or a letter and ")": a line opening with
+        # a letter not followed by ")" is none, which is cheaper to tell than to match.
+        m = (
+            None
+            if text_[0].isalpha() and text_[1:2] != ")"
+            else _LIST_ITEM_RE.match(line)
+        )
         if m:
             out.append(Block(m.group("rest").strip(), True))
             continue
-        text_ = line.strip()
         prev = out[-1] if out else None
         # A line that continues a wrapped sentence: previous line lacks an end mark and this one
         # starts in lower case.
@@ -88,6 +98,11 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
+    if ";" not in text and not _FULL_STOP_SPACE_RE.search(text):
+        # No sentence end followed by space: _FULL_STOP_RE would not split; this test is
+        # cheaper than the split (whose lookbehind is tried at every character).
+        piece = text.strip()
+        return [piece] if piece else []
     out: list[str] = []
     for piece in (_SENTENCE_END_RE if ";" in text else _FULL_STOP_RE).split(text):
         piece = piece.strip()
@@ -112,14 +127,14 @@ def piece_tokens(sentence: str) -> list[list[str]]:
 # A token (group 1, as in tokenize) or a clause break (no group): one scan finds both.
 _TOKEN_OR_BREAK_RE = re.compile(f"({TOKEN_PATTERN})|{_CLAUSE_BREAK_RE.pattern}")
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
-_BREAK_MARKS = ",;:–—-"  # every clause break holds one of these
+_BREAK_MARK_RE = re.compile("[,;:–—-]")  # every clause break holds one of these
 
 
 def plain_piece_tokens(sentence: str) -> list[list[str]]:
     """piece_tokens(sentence) for a sentence that normalise() leaves unchanged (as every line of
     blocks() is), found in one scan: a break cannot start inside a token nor a token inside a
     break, so the scan meets the breaks that splitting does."""
-    if any(mark in sentence for mark in _BREAK_MARKS):
+    if _BREAK_MARK_RE.search(sentence):
         found: list[str] = _TOKEN_OR_BREAK_RE.findall(sentence)
     else:
         found = _TOKEN_RE.findall(sentence)  # no break can match: the plain scan is faster
@@ -134,6 +149,19 @@ def plain_piece_tokens(sentence: str) -> list[list[str]]:
         else:
             pieces.append([])
     return pieces
+
+
+def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
+    """The tokens of a sentence that normalise() leaves unchanged, and its pieces between
+    clause breaks (plain_piece_tokens): without a mark that a break holds, the sentence is
+    one piece, found by the plain token scan."""
+    if _BREAK_MARK_RE.search(sentence):
+        pieces = plain_piece_tokens(sentence)
+        return (pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]), pieces
+    tokens: list[str] = _TOKEN_RE.findall(sentence)
+    if ":" in sentence:
+        tokens = without_colon_endings(tokens)
+    return tokens, [tokens]
 
 
 _JOINER = BIT["joiners"]

@@ -5,13 +5,18 @@ Everything here is pure and language-neutral; the word lists themselves live in 
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
-TOKEN_PATTERN = r"\w+(?:['\-:.]\w+)*"
+# Possessive (++, *+): giving back a character never lets a token match differently, as a
+# joiner is no word character, and the engine then keeps no backtracking state (faster).
+TOKEN_PATTERN = r"\w++(?:['\-:.]\w++)*+"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 # The same for lexicon entries, which may also use '*' as a wildcard.
 _ENTRY_TOKEN_RE = re.compile(r"[\w*]+(?:['\-:.][\w*]+)*")
@@ -52,6 +57,37 @@ def tokens_of(plain: str) -> list[str]:
     """tokenize() of a text that is already normalised and cut to MAX_TEXT."""
     found: list[str] = _TOKEN_RE.findall(plain)
     return without_colon_endings(found) if ":" in plain else found
+
+
+# Lines recently tokenized, each stripped of surrounding whitespace -> tokens_of() of it:
+# multi_issue leaves here the sentences of the new text it read, and the identity checks, which
+# read the whole new text next, take those lines' tokens from here rather than scan them again.
+# Replaced as a whole, never changed; any entry is right for any text, as tokens_of() of a line
+# depends on that line alone.
+_recent_lines: dict[str, list[str]] = {}
+
+
+def remember_lines(lines: dict[str, list[str]]) -> None:
+    """Leave `lines` (stripped line -> tokens_of(line)) for lines_tokens() to reuse."""
+    global _recent_lines
+    _recent_lines = lines
+
+
+def lines_tokens(plain: str) -> list[str]:
+    """tokens_of(plain), line by line, taking the tokens of lines left by remember_lines().
+
+    No token spans a line break (none of splitlines()' separators is a word character or a
+    joiner), and whitespace around a line holds no token, so the lines' tokens in order are the
+    text's.
+    """
+    recent = _recent_lines  # one read: another thread may replace it meanwhile
+    if not recent:
+        return tokens_of(plain)
+    out: list[str] = []
+    for line in plain.splitlines():
+        found = recent.get(line.strip())
+        out += tokens_of(line) if found is None else found
+    return out
 
 
 def without_colon_endings(found: list[str]) -> list[str]:
@@ -257,6 +293,12 @@ class Phrases:
         first word it is); False means no match can start there."""
         return self._start(token) is not _NO_START
 
+    def one_word_only(self, token: str) -> bool:
+        """True when `token` is a one-word entry and starts no phrase: then match_at is 1
+        wherever the token stands."""
+        phrases, one = self._start(token)
+        return one and not phrases
+
     def word(self, token: str) -> bool:
         """True when the single token is a one-word entry."""
         return self._one(token)
@@ -267,16 +309,153 @@ def find_at(
 ) -> list[tuple[int, int]]:
     """list(phrases.find(tokens)), trying only `positions` (ascending), which must hold every
     position where a match can start (see Lexicon.mask_of)."""
-    out: list[tuple[int, int]] = []
+    return list(iter_find_at(phrases, tokens, positions))
+
+
+def iter_find_at(
+    phrases: Phrases, tokens: Sequence[str], positions: Iterable[int]
+) -> Iterator[tuple[int, int]]:
+    """find_at() one match at a time, reading `positions` only as far as needed: a caller
+    that stops at the first match it wants does not look at the rest of the text."""
     after = 0
     for i in positions:
         if i < after:
             continue
         n = phrases.match_at(tokens, i)
         if n:
-            out.append((i, i + n))
+            yield i, i + n
             after = i + n
-    return out
+
+
+# --- patterns that need a digit -------------------------------------------------------------
+
+_DIGIT_RE = re.compile(r"\d")
+# Python's own regular-expression parser, to read what a configured pattern requires. It is
+# internal (re._parser since 3.11); without it no pattern is taken to need a digit, which only
+# costs time.
+try:
+    _PARSER: Any = importlib.import_module("re._parser")
+    _OPS: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - another Python
+    _PARSER = _OPS = None
+
+
+def _set_is_digits(items: Any) -> bool:
+    """True when a character set (the items of an IN) holds decimal digits only."""
+    for op, av in items:
+        if op is _OPS.CATEGORY and av is _OPS.CATEGORY_DIGIT:
+            continue
+        if op is _OPS.LITERAL and chr(av).isdecimal():
+            continue
+        if op is _OPS.RANGE and av[1] - av[0] < 100 and all(
+            chr(c).isdecimal() for c in range(av[0], av[1] + 1)
+        ):
+            continue
+        return False  # NEGATE, letters, other categories: not digits only
+    return True
+
+
+def _needs_digit(parsed: Any) -> bool:
+    """True when every match of a parsed (sub)pattern holds a decimal digit: some item of the
+    sequence must match one. Only what is certain counts; anything else is "not needed"."""
+    for op, av in parsed:
+        if op is _OPS.IN and _set_is_digits(av):
+            return True
+        if op is _OPS.LITERAL and chr(av).isdecimal():
+            return True
+        if op in (_OPS.MAX_REPEAT, _OPS.MIN_REPEAT, _OPS.POSSESSIVE_REPEAT):
+            if av[0] >= 1 and _needs_digit(av[2]):
+                return True
+        elif op is _OPS.SUBPATTERN:
+            if _needs_digit(av[3]):
+                return True
+        elif op is _OPS.ATOMIC_GROUP:
+            if _needs_digit(av):
+                return True
+        elif op is _OPS.BRANCH and all(_needs_digit(branch) for branch in av[1]):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def needs_digit(pattern: re.Pattern[str]) -> bool:
+    """True when every match of `pattern` holds a decimal digit (as \\d matches), so that a
+    text without one cannot match: the username and computer-name patterns all need one, and
+    one scan for a digit is far cheaper than a search with each. False when unsure."""
+    if _PARSER is None:
+        return False  # pragma: no cover - another Python
+    try:
+        return _needs_digit(_PARSER.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an unexpected parse tree: search as before
+        return False
+
+
+def has_digit(plain: str) -> bool:
+    """True when `plain` holds a decimal digit (what \\d matches)."""
+    # A substring test per ASCII digit is a fast memory scan each; a text of Latin-1
+    # characters only (most mail in the languages at hand) holds no other decimal digit.
+    if any(digit in plain for digit in "0123456789"):
+        return True
+    if plain.isascii():
+        return False
+    try:
+        plain.encode("latin-1")
+    except UnicodeEncodeError:
+        return _DIGIT_RE.search(plain) is not None
+    return False
+
+
+def digits_end(text: str) -> int:
+    """The index just after the last decimal digit of `text`; 0 when it holds none."""
+    m = _DIGIT_RE.search(text[::-1])
+    return len(text) - m.start() if m else 0
+
+
+# Up to this many start positions a leftmost match is looked for by a match at each (see
+# search_first); beyond, by a search.
+_MATCH_SCAN = 120
+
+
+def search_first(
+    patterns: Iterable[re.Pattern[str]],
+    plain: str,
+    digits: bool | None = None,
+    digits_before: int | None = None,
+) -> re.Match[str] | None:
+    """The match of the first of `patterns` that matches `plain` (each searched in order), as
+    `next(filter(None, (p.search(plain) for p in patterns)), None)`; a pattern that needs a
+    digit is not searched in a text without one. `digits` is has_digit(plain) when known.
+
+    `digits_before`, when given, is an index before which every digit of `plain` stands (the
+    subject's digits in front of a new text without any): a match that needs a digit then
+    starts before it, so only those start positions are tried rather than the whole text.
+    """
+    for pattern in patterns:
+        if needs_digit(pattern):
+            if digits is None:
+                digits = has_digit(plain)
+            if not digits:
+                continue
+            if digits_before is not None and digits_before <= _MATCH_SCAN:
+                m = match_before(pattern, plain, digits_before)
+                if m:
+                    return m
+                continue
+        m = pattern.search(plain)
+        if m:
+            return m
+    return None
+
+
+def match_before(pattern: re.Pattern[str], text: str, end: int) -> re.Match[str] | None:
+    """The leftmost match of `pattern` in `text` that starts before `end`: pattern.search(text)
+    when no match can start later. A search tries each position in turn just as
+    match(text, pos) does (both see the text before pos, as \\b and lookbehinds need)."""
+    for pos in range(min(end, len(text) + 1)):
+        m = pattern.match(text, pos)
+        if m:
+            return m
+    return None
 
 
 # --- subjects ---------------------------------------------------------------------------------

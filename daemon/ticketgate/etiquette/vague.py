@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .lexicon import Lexicon
-from .text import MAX_TOKEN, is_number, strip_subject, tokenize
+from .text import MAX_TOKEN, MEMO_LIMIT, is_number, strip_subject, tokenize
 
 _CLITICS = frozenset({"s", "re", "ve", "ll", "d", "m"})
 
@@ -72,12 +72,25 @@ def content_words(tokens: list[str], lexicon: Lexicon) -> list[str]:
             i += n
             continue
         token = tokens[i]
-        if not (
-            is_number(token) or is_filler_form(token, lexicon) or is_filler_compound(token, lexicon)
-        ):
+        if _is_content(token, lexicon):
             out.append(token)
         i += 1
     return out
+
+
+def _is_content(token: str, lexicon: Lexicon) -> bool:
+    """Neither a bare number nor an inflected form or compound of filler; memoised per lexicon,
+    as subjects use the same words again and again."""
+    memo = lexicon.content_memo
+    found = memo.get(token)
+    if found is None:
+        found = not (
+            is_number(token) or is_filler_form(token, lexicon) or is_filler_compound(token, lexicon)
+        )
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[token] = found
+    return found
 
 
 def vague_subject(
