@@ -14,6 +14,13 @@ does not bury the ticket's history; the row's `attempts` and `last_error` always
 
 After a crash, rows left `pending` are simply delivered again at start: their Message-ID and
 bytes are fixed, so a mail that had in fact gone out arrives as the same mail.
+
+Tickets first: while `holding()` says the pipeline of the same process has spool rows waiting
+(the daemon wires it to the worker's backlog), no new delivery starts, so the CPU and the write
+lock go to turning mail into tickets; deliveries in flight finish. The worker wakes us when
+its backlog is gone. The hold is bounded: a row due for longer than `MAX_HOLD` seconds goes
+out anyway, so a lasting flood (or a worker stuck on a failing store) delays mail by at most
+that much and never starves it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,14 @@ from .rows import OutboxRow
 from .transport import PermanentFailure, TemporaryFailure, Transport, transport_for
 
 log = structlog.get_logger("ticketgate.outbox")
+
+# The longest a due row waits for the pipeline's backlog. A burst the pipeline works off
+# within it (3,000 mails take about 8 s at ~400 mails/s, see BENCHMARKS.md) is acknowledged
+# right after its last ticket; beyond it the outbox delivers at the pipeline's pace, each mail
+# this much late at most. Thirty seconds is also how long the pipeline child gives way to the
+# listener (daemon.CHILD_MAX_LAG): past that a flood is no burst. An acknowledgement that says
+# "we have your mail" loses nothing by half a minute.
+MAX_HOLD = 30.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,9 @@ class OutboxWorker:
         self.poll = poll
         self.clock = clock
         self.concurrency = max(1, settings.delivery.concurrency)
+        # Set by the daemon: True while the pipeline has spool rows waiting (module docstring).
+        self.holding: Callable[[], bool] | None = None
+        self.max_hold = MAX_HOLD  # tests shorten it on a worker
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         # Rows whose delivery ended while a read of due rows was under way: that read's
         # snapshot may predate their commit and still show them pending. (Their end also
@@ -176,9 +194,21 @@ class OutboxWorker:
             await loop.run_in_executor(self._reader, self._view.close)
         self._reader.shutdown(wait=False)
 
-    def _due(self, now: float, limit: int) -> tuple[list[OutboxRow], float | None]:
+    def _due(self, cutoff: float, limit: int) -> tuple[list[OutboxRow], float | None]:
+        """Rows due at `cutoff` or before, and when the next one after it becomes due."""
         conn = self._view.conn
-        return rows.due(conn, now, limit), rows.next_due(conn, now)
+        return rows.due(conn, cutoff, limit), rows.next_due(conn, cutoff)
+
+    def _cutoff(self, now: float) -> float:
+        """The due time up to which rows may start now: `now`, or MAX_HOLD earlier while the
+        pipeline has a backlog (a held row goes once it has been due for `max_hold`)."""
+        held = False
+        if self.holding is not None:
+            try:
+                held = self.holding()
+            except Exception as exc:  # a broken hook must not stop delivery
+                log.error("outbox_holding_failed", error=str(exc))
+        return now - self.max_hold if held else now
 
     async def _run(self) -> None:
         assert self._wakeup is not None and self._loop is not None
@@ -187,19 +217,19 @@ class OutboxWorker:
             timeout = self.poll
             free = self.concurrency - len(self.in_flight)
             if free > 0:
-                now = self.clock()
+                cutoff = self._cutoff(self.clock())
                 self._ended_during_read.clear()
                 try:
                     due, next_at = await self._loop.run_in_executor(
-                        self._reader, self._due, now, free + len(self.in_flight))
+                        self._reader, self._due, cutoff, free + len(self.in_flight))
                 except Exception as exc:  # the database may be briefly unavailable
                     log.warning("outbox_read_failed", error=str(exc))
                     due, next_at = [], None
                 skip = self.in_flight.keys() | self._ended_during_read
                 for row in [r for r in due if r.id not in skip][:free]:
                     self._launch(row)
-                if next_at is not None:
-                    timeout = min(max(next_at - now, 0.01), self.poll)
+                if next_at is not None:  # the cutoff reaches it after next_at - cutoff
+                    timeout = min(max(next_at - cutoff, 0.01), self.poll)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
