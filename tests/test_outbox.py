@@ -23,7 +23,7 @@ import pytest
 
 from conftest import FakeMTA, Running, make_mail, run_cli, send, smarthost_site, write_site
 from ticketgate.config import load_settings
-from ticketgate.outbox import rows
+from ticketgate.outbox import render, rows
 from ticketgate.outbox.ratelimit import COUNT_SQL
 from ticketgate.outbox.worker import RetryPolicy
 from ticketgate.store.schema import migrate
@@ -400,3 +400,64 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
     finally:
         store.close()
     assert sorted(sent) == ["kim@example.org", "staff@example.org"]
+
+
+# -- composition shortcuts: the same output as the plain calls they replace -----------------
+
+
+@pytest.mark.parametrize("when", [0.0, 1.9999994, 1.9999995, 1.9999996, 2.0000004,
+                                  1_764_441_000.4999995, 1_764_441_000.9999995,
+                                  1_764_441_000.9999994, 1_764_441_001.0])
+def test_the_date_of_a_second_is_formatdates(when: float) -> None:
+    from email.utils import formatdate
+
+    from ticketgate.outbox.render import _date
+
+    assert _date(when) == formatdate(when, localtime=True)
+    assert _date(when + 0.25) == formatdate(when + 0.25, localtime=True)  # a cached second
+
+
+def test_template_languages_follow_files_added_and_removed(tmp_path: Path) -> None:
+    import os
+
+    from ticketgate.outbox.render import Templates
+
+    (tmp_path / "ack.sv.txt.j2").write_text("Hej\n")
+    old = time.time() - 60
+    os.utime(tmp_path, (old, old))  # an old directory: its listing is reused
+    templates = Templates(tmp_path)
+    assert templates.languages("ack", ["en", "sv"]) == ["sv"]
+    assert templates.languages("ack", ["en", "sv"]) == ["sv"]  # from the listing
+    (tmp_path / "ack.en.txt.j2").write_text("Hello\n")
+    assert templates.languages("ack", ["en", "sv"]) == ["en", "sv"]
+    assert templates.render("ack", ["en", "sv"], {}) == "Hello" + render.LANGUAGE_RULE + "Hej\n"
+    (tmp_path / "ack.sv.txt.j2").unlink()
+    assert templates.languages("ack", ["en", "sv"]) == ["en"]
+    # A symlink is looked at each time: its target can go without the directory changing.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real/ack.de").write_text("Hallo\n")
+    (tmp_path / "ack.de.txt.j2").symlink_to(tmp_path / "real/ack.de")
+    (tmp_path / "notes.sv.txt.j2").mkdir()  # a directory is no template
+    os.utime(tmp_path, (old, old))
+    assert templates.languages("ack", ["de", "en"]) == ["de", "en"]
+    assert templates.languages("notes", ["sv"]) == []
+    (tmp_path / "real/ack.de").unlink()
+    assert templates.languages("ack", ["de", "en"]) == ["en"]
+
+
+def test_message_ids_are_unique_and_a_forked_child_draws_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from ticketgate.outbox import ids
+
+    made = [ids.new_message_id(7, "acknowledgement", "gate.test.invalid") for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    assert all(ids.is_our_message_id(m, "gate.test.invalid") for m in made)
+    assert all(ids.ticket_of_reference(m, "gate.test.invalid") == 7 for m in made)
+    pool = ids._random_hex
+    before = (pool._pool, pool._at)
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # as in a child after fork()
+    ids.new_message_id(7, "notification", "gate.test.invalid")
+    assert pool._pid == -12345 and pool._pool != before[0] and pool._at == 8
