@@ -1,7 +1,11 @@
-"""Tickets first: the outbox starts no delivery while the pipeline has spool rows waiting.
+"""The outbox's pace: it gives way to the pipeline, and records results several to a commit.
 
-It resumes as soon as the worker's backlog is gone (the worker wakes it), and a row due for
+Tickets first: the outbox starts no delivery while the pipeline has spool rows waiting. It
+resumes as soon as the worker's backlog is gone (the worker wakes it), and a row due for
 longer than outbox.worker.MAX_HOLD goes out anyway, so a lasting backlog never starves mail.
+
+Results of deliveries that end together share one commit; a delivered row waiting for its
+result to be written is never delivered again, and stopping writes what is waiting.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from conftest import Running, make_mail, send, write_site
 from test_outbox import maildir, outbox, wait_until
 from ticketgate.config import load_settings
 from ticketgate.outbox import rows
+from ticketgate.outbox import worker as outbox_worker
 from ticketgate.outbox.worker import MAX_HOLD, OutboxWorker
 from ticketgate.store import Store
 from ticketgate.store import tickets as t
@@ -46,12 +51,13 @@ class Clock:
         return self.now
 
 
-def _queue_one(store: Store, now: float) -> None:
+def _queue_one(store: Store, now: float, *rcpts: str) -> None:
     def job(conn: sqlite3.Connection) -> None:
         ticket = t.create_ticket(conn, queue="helpdesk", subject="x", requester="kim@example.org",
                                  now=now)
-        rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id="m1@x",
-                    rcpt_to="kim@example.org", raw=b"Subject: x\r\n\r\nx\r\n", now=now)
+        for n, rcpt in enumerate(rcpts or ("kim@example.org",)):
+            rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
+                        rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=now)
 
     store.writer.call(job)
 
@@ -61,8 +67,8 @@ def _reads(worker: OutboxWorker) -> list[tuple[float, list[int]]]:
     seen: list[tuple[float, list[int]]] = []
     read = worker._due
 
-    def recorded(cutoff: float, limit: int) -> Any:
-        due, next_at = read(cutoff, limit)
+    def recorded(cutoff: float, *args: Any) -> Any:
+        due, next_at = read(cutoff, *args)
         seen.append((cutoff, [r.id for r in due]))
         return due, next_at
 
@@ -193,3 +199,103 @@ def test_the_daemon_delivers_nothing_new_until_its_worker_has_drained_the_spool(
     finally:
         release.set()
         running.stop()
+
+
+# -- recording results ---------------------------------------------------------------------
+
+
+class Gated(Recording):
+    """Deliveries to `slow` wait for `release`; `together` holds the first n until all came."""
+
+    def __init__(self, slow: str = "", together: int = 0) -> None:
+        super().__init__()
+        self.slow, self.release = slow, threading.Event()
+        self.barrier = threading.Barrier(together) if together else None
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        if self.barrier is not None:
+            self.barrier.wait(10)
+        if rcpt_to == self.slow:
+            self.release.wait(10)
+        return super().deliver(mail_from, rcpt_to, raw)
+
+
+def _states(store: Store) -> dict[str, str]:
+    return dict(store.view.conn.execute("SELECT rcpt_to, state FROM outbox").fetchall())
+
+
+def _serve(tmp_path: Path, transport: Recording, scenario: Any, *rcpts: str) -> Store:
+    settings = load_settings(write_site(tmp_path))
+    assert settings.delivery.concurrency >= 4
+    store = Store(settings.database).open()
+    worker = OutboxWorker(store, settings, transport=transport, poll=0.05)
+    _queue_one(store, time.time(), *rcpts)
+    try:
+        asyncio.run(scenario(worker, store))
+        return store
+    finally:
+        store.close()
+
+
+FOUR = ("a@example.org", "b@example.org", "c@example.org", "d@example.org")
+
+
+def test_results_of_deliveries_ending_together_share_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_LINGER", 30.0)  # only the last end writes
+    transport = Gated(together=4)
+    found: dict[str, Any] = {}
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        commits = store.writer.commits
+        await worker.start()
+        await _until(lambda: set(_states(store).values()) == {"sent"})
+        found["commits"] = store.writer.commits - commits
+        await worker.stop()
+
+    _serve(tmp_path, transport, scenario, *FOUR)
+    assert sorted(transport.sent) == list(FOUR)
+    assert found["commits"] == 1
+
+
+def test_a_delivered_row_waiting_for_its_record_is_not_delivered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_LINGER", 30.0)
+    transport = Gated(slow="b@example.org")
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        await worker.start()
+        await _until(lambda: transport.sent == ["a@example.org"])
+        for _ in range(10):  # reads come and go; a is still `pending` in the store
+            worker.wake()
+            await asyncio.sleep(0.05)
+        assert _states(store) == {"a@example.org": "pending", "b@example.org": "pending"}
+        transport.release.set()
+        await _until(lambda: set(_states(store).values()) == {"sent"})
+        await worker.stop()
+
+    _serve(tmp_path, transport, scenario, "a@example.org", "b@example.org")
+    assert sorted(transport.sent) == ["a@example.org", "b@example.org"]
+
+
+def test_stopping_writes_the_results_still_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_LINGER", 30.0)
+    transport = Gated(slow="b@example.org")
+    found: dict[str, Any] = {}
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        await worker.start()
+        await _until(lambda: transport.sent == ["a@example.org"])
+        stopping = asyncio.create_task(worker.stop(grace=10))
+        await asyncio.sleep(0.1)
+        transport.release.set()
+        await stopping
+        found["states"] = _states(store)
+
+    _serve(tmp_path, transport, scenario, "a@example.org", "b@example.org")
+    assert found["states"] == {"a@example.org": "sent", "b@example.org": "sent"}
+    assert sorted(transport.sent) == ["a@example.org", "b@example.org"]
