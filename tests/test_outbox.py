@@ -350,6 +350,20 @@ def test_maildir_delivery_repeated_after_a_crash_adds_no_second_copy(tmp_path: P
     assert len(list((box / "new").iterdir())) == 1
 
 
+def test_a_maildir_removed_between_deliveries_is_made_again_at_once(tmp_path: Path) -> None:
+    import shutil
+
+    from ticketgate.outbox.transport import MaildirTransport
+
+    box = tmp_path / "maildir"
+    transport = MaildirTransport(box)
+    transport.deliver("", "kim@example.org", b"Subject: one\r\n\r\n1\r\n")
+    shutil.rmtree(box)  # e.g. an admin emptied it: the transport still thinks it is there
+    assert transport.deliver("", "kim@example.org", b"Subject: two\r\n\r\n2\r\n").startswith(
+        "maildir tg")
+    assert len(list((box / "new").iterdir())) == 1
+
+
 def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: Path) -> None:
     import asyncio
 
