@@ -475,3 +475,41 @@ def test_message_ids_are_unique_and_a_forked_child_draws_its_own(
     monkeypatch.setattr(os, "getpid", lambda: -12345)  # as in a child after fork()
     ids.new_message_id(7, "notification", "gate.test.invalid")
     assert pool._pid == -12345 and pool._pool != before[0] and pool._at == 8
+
+
+def _tidy_oracle(text: str) -> str:
+    """render._tidy as it was written first: a loop over the lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+def test_tidy_keeps_one_blank_line_of_each_run_as_the_loop_did() -> None:
+    import random
+
+    pieces = ["Hej", "du", " ", "\t", "\n", "\r\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "ö",
+              "  \n", "\n\n\n"]
+    rng = random.Random(5)
+    texts = ["", "\n\n", "a\n\n\n\nb", " a \n \n\t\n b \n", *(
+        "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20_000))]
+    for text in texts:
+        assert render._tidy(text) == _tidy_oracle(text), repr(text)
+
+
+def test_never_to_names_the_first_matching_glob_as_fnmatch_does() -> None:
+    from fnmatch import fnmatchcase
+
+    from ticketgate.config import DEFAULT_NEVER_TO
+    from ticketgate.outbox.policy import never_to
+
+    def oracle(address: str, patterns: tuple[str, ...]) -> str | None:
+        return next((p for p in patterns if fnmatchcase(address.lower(), p.lower())), None)
+
+    patterns = (*DEFAULT_NEVER_TO, "*@Example.ORG", "k?m@*", "[!a]*@x", "a[b-d]*")
+    for address in ("kim@example.org", "KIM@x", "noreply@x.org", "Mailer-Daemon@gate",
+                    "list-bounces@lists.x", "bounce@x", "abc", "", "a@x", "owner-request@x"):
+        for chosen in (patterns, patterns[::-1], patterns[-4:], ()):
+            assert never_to(address, chosen) == oracle(address, chosen), (address, chosen)

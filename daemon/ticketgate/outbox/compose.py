@@ -216,7 +216,8 @@ class _Job:
         verdict = self.message.verdict
         context = self.context(template=template)
         try:
-            body = self.c.templates.render(template, acks.languages, context)
+            body, languages = self.c.templates.render_languages(template, acks.languages,
+                                                                context)
         except jinja2.TemplateError as exc:
             self.template_failed("acknowledgement", rcpt, template, exc)
             return
@@ -228,7 +229,7 @@ class _Job:
             sender=sender, to=to, subject=self.subject, body=body,
             instance=self.settings.instance, auto_submitted="auto-replied",
             in_reply_to=in_reply_to, references=refs,
-            languages=tuple(self.c.templates.languages(template, acks.languages)),
+            languages=tuple(languages),
         )
         outbox_id = self.queue_mail("acknowledgement", mail, rcpt, template)
         self.ack_status = "queued"

@@ -121,6 +121,11 @@ class Templates:
 
         Raises jinja2.TemplateError (TemplateNotFound when no language exists).
         """
+        return self.render_languages(name, wanted, context)[0]
+
+    def render_languages(self, name: str, wanted: Sequence[str],
+                         context: Mapping[str, Any]) -> tuple[str, list[str]]:
+        """`render`'s body and the languages it is in (one look at the directory for both)."""
         present = self.languages(name, wanted)
         if not present:
             raise jinja2.TemplateNotFound(f"{name}.{{{','.join(wanted)}}}.txt.j2")
@@ -129,17 +134,16 @@ class Templates:
             template = self.env.get_template(f"{name}.{lang}.txt.j2")
             text = template.render({**context, "lang": lang, "languages": present})
             parts.append(_tidy(text))
-        return LANGUAGE_RULE.join(parts) + "\n"
+        return LANGUAGE_RULE.join(parts) + "\n", present
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def _tidy(text: str) -> str:
-    # Conditional paragraphs leave runs of blank lines behind: keep at most one.
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out)
+    # Conditional paragraphs leave runs of blank lines behind: keep at most one. After strip()
+    # the first and last lines are not blank, so a run is always between two lines of text.
+    return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.strip().splitlines()))
 
 
 @dataclass(frozen=True)
