@@ -159,9 +159,10 @@ class OutboxWorker:
         self.holding: Callable[[], bool] | None = None
         self.max_hold = MAX_HOLD  # tests shorten it on a worker
         self.in_flight: dict[int, asyncio.Task[None]] = {}
-        # Rows whose delivery ended while a read of due rows was under way: that read's
-        # snapshot may predate their commit and still show them pending. (Their end also
-        # set the wake-up, so the next read, which sees the commit, follows at once.)
+        # Rows whose result was committed (or whose delivery was abandoned) while a read of
+        # due rows was under way: that read's snapshot may predate the commit and still show
+        # them pending. (Their end also set the wake-up, so the next read, which sees the
+        # commit, follows at once.)
         self._ended_during_read: set[int] = set()
         # Delivered, result not yet committed: still `pending` in the store, so never launched.
         self._unrecorded: list[_Ended] = []
@@ -213,7 +214,10 @@ class OutboxWorker:
                 task.cancel()
             if late:
                 log.warning("outbox_deliveries_abandoned", count=len(late))
-        await self._record_all()
+        try:
+            await asyncio.wait_for(self._record_all(), grace)
+        except TimeoutError:  # the store is stuck: those rows stay pending, sent again later
+            log.warning("outbox_results_unrecorded", count=len(self._recording))
         self._senders.shutdown(wait=False, cancel_futures=True)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
