@@ -513,3 +513,16 @@ def test_never_to_names_the_first_matching_glob_as_fnmatch_does() -> None:
                     "list-bounces@lists.x", "bounce@x", "abc", "", "a@x", "owner-request@x"):
         for chosen in (patterns, patterns[::-1], patterns[-4:], ()):
             assert never_to(address, chosen) == oracle(address, chosen), (address, chosen)
+
+
+def test_one_lines_shortcut_rests_on_the_space_being_the_only_printable_white_space() -> None:
+    import sys
+
+    from ticketgate.outbox.headers import _SPACES, one_line
+
+    printable_spaces = [c for c in map(chr, range(sys.maxunicode + 1))
+                        if c.isprintable() and _SPACES.fullmatch(c)]
+    assert printable_spaces == [" "]
+    assert one_line(" Min  dator\u00a0surrar ", 200) == "Min dator surrar"
+    assert one_line("Min dator surrar", 200) == "Min dator surrar"
+    assert one_line("a\u2028b\tc", 200) == "a b c"
