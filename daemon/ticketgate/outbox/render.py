@@ -138,20 +138,12 @@ class Templates:
 
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
-# Line boundaries of str.splitlines other than LF; and white space at the end of a line.
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_TRAILING = re.compile(r"[^\S\n]+$", re.MULTILINE)
 
 
 def _tidy(text: str) -> str:
     # Conditional paragraphs leave runs of blank lines behind: keep at most one. After strip()
     # the first and last lines are not blank, so a run is always between two lines of text.
-    text = text.strip()
-    if _OTHER_BREAKS.search(text):
-        lines = "\n".join(line.rstrip() for line in text.splitlines())
-    else:  # LF only (the usual case): the lines' ends trimmed in one pass, not line by line
-        lines = _TRAILING.sub("", text)
-    return _BLANK_RUNS.sub("\n\n", lines)
+    return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.strip().splitlines()))
 
 
 @dataclass(frozen=True)
