@@ -23,7 +23,7 @@ import pytest
 
 from conftest import FakeMTA, Running, make_mail, run_cli, send, smarthost_site, write_site
 from ticketgate.config import load_settings
-from ticketgate.outbox import rows
+from ticketgate.outbox import render, rows
 from ticketgate.outbox.ratelimit import COUNT_SQL
 from ticketgate.outbox.worker import RetryPolicy
 from ticketgate.store.schema import migrate
@@ -313,7 +313,7 @@ def test_outbox_queries_use_their_indexes() -> None:
 
     assert "USING COVERING INDEX outbox_rcpt (rcpt_to=? AND created_at>?)" in plan(
         COUNT_SQL, (0.0, "kim@example.org", 0.0))
-    due = plan(rows.DUE_SQL, (0.0, 4))
+    due = plan(rows.DUE_SQL, (0.0, "[1, 2]", 4))
     assert "USING INDEX outbox_due" in due and "TEMP B-TREE" not in due
     assert "USING INDEX outbox_due" in plan(rows.NEXT_DUE_SQL, (0.0,))
 
@@ -350,6 +350,20 @@ def test_maildir_delivery_repeated_after_a_crash_adds_no_second_copy(tmp_path: P
     assert len(list((box / "new").iterdir())) == 1
 
 
+def test_a_maildir_removed_between_deliveries_is_made_again_at_once(tmp_path: Path) -> None:
+    import shutil
+
+    from ticketgate.outbox.transport import MaildirTransport
+
+    box = tmp_path / "maildir"
+    transport = MaildirTransport(box)
+    transport.deliver("", "kim@example.org", b"Subject: one\r\n\r\n1\r\n")
+    shutil.rmtree(box)  # e.g. an admin emptied it: the transport still thinks it is there
+    assert transport.deliver("", "kim@example.org", b"Subject: two\r\n\r\n2\r\n").startswith(
+        "maildir tg")
+    assert len(list((box / "new").iterdir())) == 1
+
+
 def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: Path) -> None:
     import asyncio
 
@@ -373,8 +387,8 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
     worker = OutboxWorker(store, settings, transport=Slowish(), poll=0.05)
     read = worker._due
 
-    def stale_read(now: float, limit: int):  # type: ignore[no-untyped-def]
-        found = read(now, limit)  # the snapshot: both rows pending
+    def stale_read(*args):  # type: ignore[no-untyped-def]
+        found = read(*args)  # the snapshot: both rows pending
         time.sleep(0.3)  # returned after the slow delivery has ended and been recorded
         return found
 
@@ -400,3 +414,115 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
     finally:
         store.close()
     assert sorted(sent) == ["kim@example.org", "staff@example.org"]
+
+
+# -- composition shortcuts: the same output as the plain calls they replace -----------------
+
+
+@pytest.mark.parametrize("when", [0.0, 1.9999994, 1.9999995, 1.9999996, 2.0000004,
+                                  1_764_441_000.4999995, 1_764_441_000.9999995,
+                                  1_764_441_000.9999994, 1_764_441_001.0])
+def test_the_date_of_a_second_is_formatdates(when: float) -> None:
+    from email.utils import formatdate
+
+    from ticketgate.outbox.render import _date
+
+    assert _date(when) == formatdate(when, localtime=True)
+    assert _date(when + 0.25) == formatdate(when + 0.25, localtime=True)  # a cached second
+
+
+def test_template_languages_follow_files_added_and_removed(tmp_path: Path) -> None:
+    import os
+
+    from ticketgate.outbox.render import Templates
+
+    (tmp_path / "ack.sv.txt.j2").write_text("Hej\n")
+    old = time.time() - 60
+    os.utime(tmp_path, (old, old))  # an old directory: its listing is reused
+    templates = Templates(tmp_path)
+    assert templates.languages("ack", ["en", "sv"]) == ["sv"]
+    assert templates.languages("ack", ["en", "sv"]) == ["sv"]  # from the listing
+    (tmp_path / "ack.en.txt.j2").write_text("Hello\n")
+    assert templates.languages("ack", ["en", "sv"]) == ["en", "sv"]
+    assert templates.render("ack", ["en", "sv"], {}) == "Hello" + render.LANGUAGE_RULE + "Hej\n"
+    (tmp_path / "ack.sv.txt.j2").unlink()
+    assert templates.languages("ack", ["en", "sv"]) == ["en"]
+    # A symlink is looked at each time: its target can go without the directory changing.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real/ack.de").write_text("Hallo\n")
+    (tmp_path / "ack.de.txt.j2").symlink_to(tmp_path / "real/ack.de")
+    (tmp_path / "notes.sv.txt.j2").mkdir()  # a directory is no template
+    os.utime(tmp_path, (old, old))
+    assert templates.languages("ack", ["de", "en"]) == ["de", "en"]
+    assert templates.languages("notes", ["sv"]) == []
+    (tmp_path / "real/ack.de").unlink()
+    assert templates.languages("ack", ["de", "en"]) == ["en"]
+
+
+def test_message_ids_are_unique_and_a_forked_child_draws_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from ticketgate.outbox import ids
+
+    made = [ids.new_message_id(7, "acknowledgement", "gate.test.invalid") for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    assert all(ids.is_our_message_id(m, "gate.test.invalid") for m in made)
+    assert all(ids.ticket_of_reference(m, "gate.test.invalid") == 7 for m in made)
+    pool = ids._random_hex
+    before = (pool._pool, pool._at)
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # as in a child after fork()
+    ids.new_message_id(7, "notification", "gate.test.invalid")
+    assert pool._pid == -12345 and pool._pool != before[0] and pool._at == 8
+
+
+def _tidy_oracle(text: str) -> str:
+    """render._tidy as it was written first: a loop over the lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+def test_tidy_keeps_one_blank_line_of_each_run_as_the_loop_did() -> None:
+    import random
+
+    pieces = ["Hej", "du", " ", "\t", "\n", "\r\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "ö",
+              "  \n", "\n\n\n"]
+    rng = random.Random(5)
+    texts = ["", "\n\n", "a\n\n\n\nb", " a \n \n\t\n b \n", *(
+        "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20_000))]
+    for text in texts:
+        assert render._tidy(text) == _tidy_oracle(text), repr(text)
+
+
+def test_never_to_names_the_first_matching_glob_as_fnmatch_does() -> None:
+    from fnmatch import fnmatchcase
+
+    from ticketgate.config import DEFAULT_NEVER_TO
+    from ticketgate.outbox.policy import never_to
+
+    def oracle(address: str, patterns: tuple[str, ...]) -> str | None:
+        return next((p for p in patterns if fnmatchcase(address.lower(), p.lower())), None)
+
+    patterns = (*DEFAULT_NEVER_TO, "*@Example.ORG", "k?m@*", "[!a]*@x", "a[b-d]*")
+    for address in ("kim@example.org", "KIM@x", "noreply@x.org", "Mailer-Daemon@gate",
+                    "list-bounces@lists.x", "bounce@x", "abc", "", "a@x", "owner-request@x"):
+        for chosen in (patterns, patterns[::-1], patterns[-4:], ()):
+            assert never_to(address, chosen) == oracle(address, chosen), (address, chosen)
+
+
+def test_one_lines_shortcut_rests_on_the_space_being_the_only_printable_white_space() -> None:
+    import sys
+
+    from ticketgate.outbox.headers import _SPACES, one_line
+
+    printable_spaces = [c for c in map(chr, range(sys.maxunicode + 1))
+                        if c.isprintable() and _SPACES.fullmatch(c)]
+    assert printable_spaces == [" "]
+    assert one_line(" Min  dator\u00a0surrar ", 200) == "Min dator surrar"
+    assert one_line("Min dator surrar", 200) == "Min dator surrar"
+    assert one_line("a\u2028b\tc", 200) == "a b c"

@@ -63,6 +63,11 @@ class Daemon:
         )
         extras = {EXTRAS_KEY: self.directory} if self.directory else {}
         self.worker = Worker(self.store, settings, self.rules, self.apply_options, extras)
+        # Tickets first: while the worker has spool rows left, the outbox starts no delivery
+        # (bounded by outbox.worker.MAX_HOLD), and the end of the backlog wakes it. Both run
+        # in this process whether the pipeline is inline or in the child.
+        self.outbox.holding = lambda: self.worker.backlog
+        self.worker.on_drained = self.outbox.wake
         self.sessions = Sessions(settings.max_connections)
         self.servers: list[asyncio.Server] = []
         self.bound: list[Bound] = []

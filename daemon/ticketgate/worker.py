@@ -200,6 +200,11 @@ class Worker:
         self.yielding: Callable[[], bool] | None = None
         self.pause = 0.040
         self.lag = 0.0  # seconds the last row taken had waited in the spool
+        # True from a spool read that found rows until one that finds none. The outbox of the
+        # same process reads it and starts no new delivery meanwhile (tickets first);
+        # `on_drained` is called when it turns false, so deliveries start at once.
+        self.backlog = False
+        self.on_drained: Callable[[], None] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -244,6 +249,7 @@ class Worker:
                 log.warning("spool_read_failed", error=str(exc))
                 ids = []
                 backoff = min(max(backoff * 2, 0.5), 10.0)
+            self._set_backlog(bool(ids))
             if not ids:
                 with self._epoch_lock:
                     if epoch == self._epoch:
@@ -259,7 +265,16 @@ class Worker:
             else:
                 backoff = min(max(backoff * 2, 0.5), 10.0)
                 self._wake.wait(backoff)
+        self._set_backlog(False)  # a stopped worker holds nothing back
         self.store.view.close()
+
+    def _set_backlog(self, backlog: bool) -> None:
+        was, self.backlog = self.backlog, backlog
+        if was and not backlog and self.on_drained is not None:
+            try:
+                self.on_drained()
+            except Exception as exc:  # a hook's bug must not stop the worker
+                log.error("on_drained_failed", error=str(exc))
 
     def _drain(self, ids: list[int]) -> bool:
         """Process these rows; False when storage failed and the rest must wait."""

@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jinja2
@@ -123,8 +124,9 @@ class _Job:
         self.queued = 0
         self.ack_status = ""
 
-    # -- shared ----------------------------------------------------------------------------
+    # -- shared (each the same for every mail of the job: computed once) ------------------
 
+    @cached_property
     def function_address(self) -> str:
         assert self.queue is not None
         for address in self.message.verdict.function_addresses:
@@ -132,6 +134,7 @@ class _Job:
                 return canonical(address)
         return self.queue.addresses[0]
 
+    @cached_property
     def subject(self) -> str:
         original = one_line(self.message.parsed.subject, MAX_SUBJECT)
         tag = self.settings.ticket_tag
@@ -140,6 +143,7 @@ class _Job:
         rest = one_line(code_pattern(tag).sub(" ", original), MAX_SUBJECT)
         return f"{self.code} {rest}".strip()
 
+    @cached_property
     def threading(self) -> tuple[str | None, tuple[str, ...]]:
         mail = self.message.parsed
         parent = mail.message_id  # None when the mail had none: we do not cite a derived one
@@ -212,19 +216,20 @@ class _Job:
         verdict = self.message.verdict
         context = self.context(template=template)
         try:
-            body = self.c.templates.render(template, acks.languages, context)
+            body, languages = self.c.templates.render_languages(template, acks.languages,
+                                                                context)
         except jinja2.TemplateError as exc:
             self.template_failed("acknowledgement", rcpt, template, exc)
             return
-        in_reply_to, refs = self.threading()
-        sender = mailbox(self.function_address(), self.queue.display_name if self.queue else "")
+        in_reply_to, refs = self.threading
+        sender = mailbox(self.function_address, self.queue.display_name if self.queue else "")
         assert sender is not None
         mail = Outgoing(
             message_id=make_id(self.ticket_id, "acknowledgement", self.settings.instance),
-            sender=sender, to=to, subject=self.subject(), body=body,
+            sender=sender, to=to, subject=self.subject, body=body,
             instance=self.settings.instance, auto_submitted="auto-replied",
             in_reply_to=in_reply_to, references=refs,
-            languages=tuple(self.c.templates.languages(template, acks.languages)),
+            languages=tuple(languages),
         )
         outbox_id = self.queue_mail("acknowledgement", mail, rcpt, template)
         self.ack_status = "queued"
@@ -264,8 +269,8 @@ class _Job:
             for rcpt in recipients:
                 self.template_failed("notification", rcpt, NOTIFICATION_TEMPLATE, exc)
             return
-        in_reply_to, refs = self.threading()
-        function = self.function_address()
+        in_reply_to, refs = self.threading
+        function = self.function_address
         via = f"{self.author_name or self.author} via {self.queue.display_name}"
         sender = mailbox(function, via)
         reply_to = mailbox(function, self.queue.display_name)
@@ -278,7 +283,7 @@ class _Job:
                 continue
             mail = Outgoing(
                 message_id=make_id(self.ticket_id, "notification", self.settings.instance),
-                sender=sender, to=to, reply_to=reply_to, subject=self.subject(), body=body,
+                sender=sender, to=to, reply_to=reply_to, subject=self.subject, body=body,
                 instance=self.settings.instance, auto_submitted="auto-generated",
                 in_reply_to=in_reply_to, references=refs, languages=tuple(languages),
             )
@@ -310,7 +315,7 @@ class _Job:
             "subject": one_line(mail.subject, MAX_SUBJECT),
             "queue": self.queue.display_name,
             "queue_name": self.queue.name,
-            "function_address": self.function_address(),
+            "function_address": self.function_address,
             "requester_name": one_line(self.author_name, 100),
             "requester_address": self.author,
             "flags": list(verdict.flags),

@@ -26,10 +26,15 @@ def one_line(text: str, limit: int) -> str:
     """`text` as a single line: control characters and line breaks of any kind become spaces."""
     # Printable text has no Cc, Zl or Zp character (str.isprintable's definition): the usual
     # case, and no per-character look-up for it.
-    cleaned = text if text.isprintable() else "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
-    )
-    line = _SPACES.sub(" ", cleaned).strip()
+    if text.isprintable():
+        # The only white space a printable string can hold is the ASCII space (every other is
+        # a Separator or Other): without a double one there is no run to squeeze.
+        line = (text if "  " not in text else _SPACES.sub(" ", text)).strip()
+    else:
+        cleaned = "".join(
+            " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
+        )
+        line = _SPACES.sub(" ", cleaned).strip()
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line

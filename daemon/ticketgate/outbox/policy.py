@@ -7,9 +7,11 @@ header) so that no pipeline order can make us answer a machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
+from functools import lru_cache
 
 from ..addresses import canonical, domain_of
 from ..pipeline.model import Message
@@ -32,9 +34,18 @@ class Own:
         )
 
 
+@lru_cache(maxsize=16)
+def _any_of(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """One regex matching what any of the (lower-cased) globs matches, as fnmatchcase would."""
+    return re.compile("|".join(f"(?:{translate(p.lower())})" for p in patterns)).match
+
+
 def never_to(address: str, patterns: Iterable[str]) -> str | None:
     """The first glob of `patterns` (case-insensitive) that `address` matches, else None."""
     address = address.lower()
+    patterns = tuple(patterns)
+    if not patterns or not _any_of(patterns)(address):
+        return None  # the usual case: one match of one regex
     for pattern in patterns:
         if fnmatchcase(address, pattern.lower()):
             return pattern

@@ -9,7 +9,10 @@ can drop the code a reply needs.
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,61 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # file such mail as bulk, is paid by every ticket system and is smaller than a loop.
 PRECEDENCE = "bulk"
 
+# A listing of the templates directory is reused only while the directory's mtime is at least
+# this many seconds old: a file added within the same timestamp tick as the listing (ticks can
+# be coarse) would otherwise go unseen until the next change. Git's "racily clean" rule.
+_RACY = 2.0
+
+
+class _Listing:
+    """The names of the templates directory, reused while the directory is unchanged.
+
+    Adding, removing or renaming a file changes the directory's mtime; editing a file in place
+    does not, and needs no new listing (Jinja2 checks each template's own mtime). Regular files
+    are remembered as such; a symlink is checked each time, since its target may go away
+    without the directory changing.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._key: tuple[int, int, int] | None = None
+        self._files: frozenset[str] = frozenset()
+        self._links: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def _read(self) -> tuple[frozenset[str], frozenset[str]]:
+        try:
+            st = os.stat(self.directory)
+        except OSError:
+            return frozenset(), frozenset()
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+        with self._lock:
+            if key == self._key:
+                return self._files, self._links
+            self._key = None  # changed: an mtime set back to the old value must not revive it
+        files, links = set(), set()
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        links.add(entry.name)
+                    elif entry.is_file(follow_symlinks=False):
+                        files.add(entry.name)
+        except OSError:
+            return frozenset(), frozenset()
+        listing = frozenset(files), frozenset(links)
+        if time.time() - st.st_mtime >= _RACY:
+            with self._lock:
+                self._key, (self._files, self._links) = key, listing
+        return listing
+
+    def is_file(self, name: str) -> bool:
+        """What `(directory / name).is_file()` says, mostly without a system call."""
+        files, links = self._read()
+        if name in files:
+            return True
+        return name in links and (self.directory / name).is_file()
+
 
 class Templates:
     """The admin's Jinja2 templates; edits on disk are picked up without a restart."""
@@ -50,18 +108,24 @@ class Templates:
             keep_trailing_newline=False,
             auto_reload=True,
         )
+        self._listing = _Listing(directory)
 
     def languages(self, name: str, wanted: Sequence[str]) -> list[str]:
         """The languages among `wanted` that template `name` has a file for."""
         if not _NAME.fullmatch(name):
             raise jinja2.TemplateNotFound(name)
-        return [lang for lang in wanted if (self.directory / f"{name}.{lang}.txt.j2").is_file()]
+        return [lang for lang in wanted if self._listing.is_file(f"{name}.{lang}.txt.j2")]
 
     def render(self, name: str, wanted: Sequence[str], context: Mapping[str, Any]) -> str:
         """The body: template `name` in each language present, in order.
 
         Raises jinja2.TemplateError (TemplateNotFound when no language exists).
         """
+        return self.render_languages(name, wanted, context)[0]
+
+    def render_languages(self, name: str, wanted: Sequence[str],
+                         context: Mapping[str, Any]) -> tuple[str, list[str]]:
+        """`render`'s body and the languages it is in (one look at the directory for both)."""
         present = self.languages(name, wanted)
         if not present:
             raise jinja2.TemplateNotFound(f"{name}.{{{','.join(wanted)}}}.txt.j2")
@@ -70,17 +134,16 @@ class Templates:
             template = self.env.get_template(f"{name}.{lang}.txt.j2")
             text = template.render({**context, "lang": lang, "languages": present})
             parts.append(_tidy(text))
-        return LANGUAGE_RULE.join(parts) + "\n"
+        return LANGUAGE_RULE.join(parts) + "\n", present
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def _tidy(text: str) -> str:
-    # Conditional paragraphs leave runs of blank lines behind: keep at most one.
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out)
+    # Conditional paragraphs leave runs of blank lines behind: keep at most one. After strip()
+    # the first and last lines are not blank, so a run is always between two lines of text.
+    return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.strip().splitlines()))
 
 
 @dataclass(frozen=True)
@@ -112,7 +175,7 @@ def build(mail: Outgoing, *, now: float | None = None) -> bytes:
         fields.append(address_field("Reply-To", mail.reply_to))
     fields += [
         text_field("Subject", one_line(mail.subject, 998)),
-        "Date: " + formatdate(now if now is not None else time.time(), localtime=True),
+        "Date: " + _date(now if now is not None else time.time()),
         id_field("Message-ID", (f"<{mail.message_id}>",)),
     ]
     if mail.in_reply_to:
@@ -134,3 +197,26 @@ def build(mail: Outgoing, *, now: float | None = None) -> bytes:
         fields.append(text_field("Content-Language", ", ".join(mail.languages)))
     head = "\r\n".join(fields).encode("ascii")
     return head + b"\r\n\r\n" + qp_body(mail.body)
+
+
+_last_date: tuple[int, str] = (-1, "")
+
+
+def _second(when: float) -> int:
+    """The whole second formatdate(when) shows: datetime.fromtimestamp rounds `when` to the
+    microsecond (half to even) first, so x.9999996 is already the next second."""
+    fraction, whole = math.modf(when)
+    if round(fraction * 1e6) >= 1_000_000:
+        whole += 1.0
+    return int(whole)
+
+
+def _date(when: float) -> str:
+    """formatdate(when, localtime=True), which shows whole seconds: the same second's string
+    is reused (an apply group composes many mails within one)."""
+    global _last_date
+    second = _second(when)
+    last = _last_date  # one read: other threads may replace it
+    if last[0] != second:
+        last = _last_date = (second, formatdate(second, localtime=True))
+    return last[1]

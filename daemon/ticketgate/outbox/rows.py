@@ -7,8 +7,9 @@ index of schema.py (`outbox_due`, `outbox_state`, `outbox_rcpt`).
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,12 @@ COLUMNS = (
 
 # Both read the partial index outbox_due(next_attempt_at) WHERE state = 'pending', named with
 # INDEXED BY: without statistics the planner picks outbox_state and sorts every pending row.
+# The rows the worker already has in hand (a JSON array of ids) are passed over in the index,
+# so their raw bytes are not read again.
 DUE_SQL = (
     f"SELECT {COLUMNS}, raw FROM outbox INDEXED BY outbox_due"
     " WHERE state = 'pending' AND next_attempt_at <= ?"
+    " AND id NOT IN (SELECT value FROM json_each(?))"
     " ORDER BY next_attempt_at LIMIT ?"
 )
 NEXT_DUE_SQL = (
@@ -67,9 +71,11 @@ def insert(
     return cur.lastrowid
 
 
-def due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
-    """Pending rows whose time has come, earliest first, with their raw bytes."""
-    rows = conn.execute(DUE_SQL, (now, limit)).fetchall()
+def due(
+    conn: sqlite3.Connection, now: float, limit: int, skip: Collection[int] = ()
+) -> list[OutboxRow]:
+    """Pending rows whose time has come, earliest first, with their raw bytes; none of `skip`."""
+    rows = conn.execute(DUE_SQL, (now, json.dumps(list(skip)), limit)).fetchall()
     return [from_row(r) for r in rows]
 
 

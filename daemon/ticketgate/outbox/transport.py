@@ -65,6 +65,7 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._made = False  # tmp/, new/ and cur/ were there at the last delivery
 
     def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
         trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt_to}\r\n".encode()
@@ -73,31 +74,44 @@ class MaildirTransport:
         digest = hashlib.sha256(rcpt_to.encode() + b"\0" + raw).hexdigest()[:32]
         name = f"tg{digest}.{_HOST}"
         try:
-            for sub in ("tmp", "new", "cur"):  # exist_ok: the outbox's threads race here
-                os.makedirs(self.path / sub, mode=0o700, exist_ok=True)
-            if self._present(name):
-                return f"maildir {name} (delivered before)"
-            tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             try:
-                os.link(tmp, self.path / "new" / name)
-            except FileExistsError:  # another attempt got there first
-                pass
-            finally:
-                os.unlink(tmp)
-            _fsync_dir(self.path / "new")
+                return self._add(name, data, make=not self._made)
+            except OSError:
+                if not self._made:
+                    raise
+                self._made = False  # the Maildir may have gone since: make it, try once more
+                return self._add(name, data, make=True)
         except OSError as exc:  # a full or read-only disk is worth waiting for
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
+
+    def _add(self, name: str, data: bytes, *, make: bool) -> str:
+        if make:
+            for sub in ("tmp", "new", "cur"):  # exist_ok: the outbox's threads race here
+                os.makedirs(self.path / sub, mode=0o700, exist_ok=True)
+            self._made = True
+        if self._present(name):
+            return f"maildir {name} (delivered before)"
+        tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, self.path / "new" / name)
+        except FileExistsError:  # another attempt got there first
+            pass
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(self.path / "new")
         return f"maildir {name}"
 
     def _present(self, name: str) -> bool:
-        if (self.path / "new" / name).exists() or (self.path / "cur" / name).exists():
+        if os.path.exists(self.path / "new" / name):
             return True
-        # A reader that has seen it moved it to cur/ with flags: NAME:2,S
-        return any((self.path / "cur").glob(f"{name}:*"))
+        # A reader that has seen it moved it to cur/, perhaps with flags: NAME:2,S
+        flagged = name + ":"
+        with os.scandir(self.path / "cur") as entries:
+            return any(e.name == name or e.name.startswith(flagged) for e in entries)
 
 
 def _status(code: int, reply: bytes | str, step: str) -> str:

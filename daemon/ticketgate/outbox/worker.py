@@ -3,8 +3,11 @@
 Due rows are read with the `outbox_due` partial index, in a reader thread of its own; each
 delivery runs in a pool of `delivery.concurrency` threads, so at most that many are in flight
 and a slow or dead smarthost only ever occupies those threads, never the event loop that
-serves SMTP ingest. Results are recorded through the single writer (`await writer.run`),
-with the ticket's event in the same commit.
+serves SMTP ingest. Results are recorded through the single writer, with the ticket's event
+in the same commit. A delivery's slot is free as soon as the mail is out; its result waits
+(the row counted as busy, so no read launches it again) to share one writer job and one
+commit with the results of the deliveries still running: up to RECORD_BATCH results or
+RECORD_LINGER seconds, and at once when no other delivery is running.
 
 Retries: a temporary failure is tried again after `first` seconds (30, with up to 10% jitter:
 within a minute), then doubling up to `cap` (2 hours), until `delivery.give_up_after` has
@@ -14,6 +17,13 @@ does not bury the ticket's history; the row's `attempts` and `last_error` always
 
 After a crash, rows left `pending` are simply delivered again at start: their Message-ID and
 bytes are fixed, so a mail that had in fact gone out arrives as the same mail.
+
+Tickets first: while `holding()` says the pipeline of the same process has spool rows waiting
+(the daemon wires it to the worker's backlog), no new delivery starts, so the CPU and the write
+lock go to turning mail into tickets; deliveries in flight finish. The worker wakes us when
+its backlog is gone. The hold is bounded: a row due for longer than `MAX_HOLD` seconds goes
+out anyway, so a lasting flood (or a worker stuck on a failing store) delays mail by at most
+that much and never starves it.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import structlog
 from .. import metrics
 from ..config import Settings
 from ..pipeline.code import format_code
-from ..store import StorageError, Store
+from ..store import Store
 from ..store import tickets as t
 from ..store.reads import StoreView
 from . import rows
@@ -41,6 +51,20 @@ from .rows import OutboxRow
 from .transport import PermanentFailure, TemporaryFailure, Transport, transport_for
 
 log = structlog.get_logger("ticketgate.outbox")
+
+# The longest a due row waits for the pipeline's backlog. A burst the pipeline works off
+# within it (3,000 mails take about 8 s at ~400 mails/s, see BENCHMARKS.md) is acknowledged
+# right after its last ticket; beyond it the outbox delivers at the pipeline's pace, each mail
+# this much late at most. Thirty seconds is also how long the pipeline child gives way to the
+# listener (daemon.CHILD_MAX_LAG): past that a flood is no burst. An acknowledgement that says
+# "we have your mail" loses nothing by half a minute.
+MAX_HOLD = 30.0
+
+# Results recorded together: a commit (an fsync) per result cost more than the result. The
+# linger is short next to a delivery's own fsyncs or SMTP dialogue, and it only widens the
+# window, already there, in which a crash makes a sent mail go again as the same mail.
+RECORD_BATCH = 32
+RECORD_LINGER = 0.05
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,17 @@ class Result:
 
     outcome: str
     detail: str
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """A delivery that ended, waiting for its result to be recorded."""
+
+    row: OutboxRow
+    result: Result
+    at: float  # the clock when it ended
+    seconds: float  # how long the delivery took
+    log: Any  # the row's bound logger
 
 
 def _is_power_of_two(n: int) -> bool:
@@ -120,11 +155,20 @@ class OutboxWorker:
         self.poll = poll
         self.clock = clock
         self.concurrency = max(1, settings.delivery.concurrency)
+        # Set by the daemon: True while the pipeline has spool rows waiting (module docstring).
+        self.holding: Callable[[], bool] | None = None
+        self.max_hold = MAX_HOLD  # tests shorten it on a worker
         self.in_flight: dict[int, asyncio.Task[None]] = {}
-        # Rows whose delivery ended while a read of due rows was under way: that read's
-        # snapshot may predate their commit and still show them pending. (Their end also
-        # set the wake-up, so the next read, which sees the commit, follows at once.)
+        # Rows whose result was committed (or whose delivery was abandoned) while a read of
+        # due rows was under way: that read's snapshot may predate the commit and still show
+        # them pending. (Their end also set the wake-up, so the next read, which sees the
+        # commit, follows at once.)
         self._ended_during_read: set[int] = set()
+        # Delivered, result not yet committed: still `pending` in the store, so never launched.
+        self._unrecorded: list[_Ended] = []
+        self._recording: set[int] = set()  # ids of _unrecorded and of the batch being written
+        self._record_task: asyncio.Task[None] | None = None
+        self._record_timer: asyncio.TimerHandle | None = None
         self.delivered = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -170,15 +214,33 @@ class OutboxWorker:
                 task.cancel()
             if late:
                 log.warning("outbox_deliveries_abandoned", count=len(late))
+        try:
+            await asyncio.wait_for(self._record_all(), grace)
+        except TimeoutError:  # the store is stuck: those rows stay pending, sent again later
+            log.warning("outbox_results_unrecorded", count=len(self._recording))
         self._senders.shutdown(wait=False, cancel_futures=True)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self._reader, self._view.close)
         self._reader.shutdown(wait=False)
 
-    def _due(self, now: float, limit: int) -> tuple[list[OutboxRow], float | None]:
+    def _due(self, cutoff: float, limit: int,
+             skip: frozenset[int] = frozenset()) -> tuple[list[OutboxRow], float | None]:
+        """Rows due at `cutoff` or before but those in `skip`, and when the next one after
+        `cutoff` becomes due."""
         conn = self._view.conn
-        return rows.due(conn, now, limit), rows.next_due(conn, now)
+        return rows.due(conn, cutoff, limit, skip), rows.next_due(conn, cutoff)
+
+    def _cutoff(self, now: float) -> float:
+        """The due time up to which rows may start now: `now`, or MAX_HOLD earlier while the
+        pipeline has a backlog (a held row goes once it has been due for `max_hold`)."""
+        held = False
+        if self.holding is not None:
+            try:
+                held = self.holding()
+            except Exception as exc:  # a broken hook must not stop delivery
+                log.error("outbox_holding_failed", error=str(exc))
+        return now - self.max_hold if held else now
 
     async def _run(self) -> None:
         assert self._wakeup is not None and self._loop is not None
@@ -187,19 +249,20 @@ class OutboxWorker:
             timeout = self.poll
             free = self.concurrency - len(self.in_flight)
             if free > 0:
-                now = self.clock()
+                cutoff = self._cutoff(self.clock())
                 self._ended_during_read.clear()
+                busy = frozenset(self.in_flight.keys() | self._recording)
                 try:
                     due, next_at = await self._loop.run_in_executor(
-                        self._reader, self._due, now, free + len(self.in_flight))
+                        self._reader, self._due, cutoff, free, busy)
                 except Exception as exc:  # the database may be briefly unavailable
                     log.warning("outbox_read_failed", error=str(exc))
                     due, next_at = [], None
-                skip = self.in_flight.keys() | self._ended_during_read
+                skip = self.in_flight.keys() | self._recording | self._ended_during_read
                 for row in [r for r in due if r.id not in skip][:free]:
                     self._launch(row)
-                if next_at is not None:
-                    timeout = min(max(next_at - now, 0.01), self.poll)
+                if next_at is not None:  # the cutoff reaches it after next_at - cutoff
+                    timeout = min(max(next_at - cutoff, 0.01), self.poll)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
@@ -209,9 +272,11 @@ class OutboxWorker:
 
         def done(_task: asyncio.Task[None]) -> None:
             self.in_flight.pop(row.id, None)
-            self._ended_during_read.add(row.id)
+            if row.id not in self._recording:  # abandoned: it may be read again at once
+                self._ended_during_read.add(row.id)
             if self._wakeup is not None:
                 self._wakeup.set()  # a slot is free
+            self._maybe_record()
 
         task.add_done_callback(done)
 
@@ -237,18 +302,73 @@ class OutboxWorker:
         except Exception as exc:  # a bug or an unexpected library error: try again later
             bound.exception("outbox_delivery_error")
             result = Result("deferred", f"{type(exc).__name__}: {exc}")
-        seconds = time.monotonic() - started
-        now = self.clock()
-        retry, give_up = self.retry, self.settings.delivery.give_up_after
-        try:
-            state = await self.store.writer.run(
-                lambda c: record(c, row, result, now=now, retry=retry, give_up_after=give_up))
-        except StorageError as exc:
-            # Not recorded: the row stays pending and is delivered again, as the same mail.
-            bound.error("outbox_record_failed", error=str(exc), outcome=result.outcome)
+        ended = _Ended(row, result, self.clock(), time.monotonic() - started, bound)
+        self._unrecorded.append(ended)  # recorded by _maybe_record, called as this task ends
+        self._recording.add(row.id)
+
+    # -- recording results, several to a commit -----------------------------------------------
+
+    def _maybe_record(self) -> None:
+        """Start writing the waiting results now, or once more of them have come."""
+        if not self._unrecorded or self._record_task is not None:
+            return  # nothing to write, or a batch is being written: it looks again when done
+        if self.in_flight and len(self._unrecorded) < RECORD_BATCH:
+            if self._record_timer is None:  # others may end soon: wait for them a little
+                assert self._loop is not None
+                self._record_timer = self._loop.call_later(RECORD_LINGER, self._linger_over)
             return
+        self._start_recording()
+
+    def _linger_over(self) -> None:
+        self._record_timer = None
+        if self._record_task is None and self._unrecorded:
+            self._start_recording()
+
+    def _start_recording(self) -> None:
+        if self._record_timer is not None:
+            self._record_timer.cancel()
+            self._record_timer = None
+        batch, self._unrecorded = self._unrecorded, []
+        self._record_task = asyncio.create_task(self._record(batch),
+                                                name="ticketgate-outbox-record")
+
+    async def _record_all(self) -> None:
+        """Write every result still waiting (at stop)."""
+        while self._record_task is not None or self._unrecorded:
+            if self._record_task is None:
+                self._start_recording()
+            assert self._record_task is not None
+            await asyncio.shield(self._record_task)
+
+    async def _record(self, batch: list[_Ended]) -> None:
+        retry, give_up = self.retry, self.settings.delivery.give_up_after
+
+        def job(conn: sqlite3.Connection) -> list[str]:
+            return [record(conn, e.row, e.result, now=e.at, retry=retry, give_up_after=give_up)
+                    for e in batch]
+
+        try:
+            states = await self.store.writer.run(job)
+        except Exception as exc:
+            # Not recorded: the rows stay pending and are delivered again, as the same mail.
+            for e in batch:
+                e.log.error("outbox_record_failed", error=str(exc), outcome=e.result.outcome)
+            states = []
+        finally:
+            for e in batch:
+                self._recording.discard(e.row.id)
+                self._ended_during_read.add(e.row.id)  # a read under way may predate the commit
+            self._record_task = None
+            if self._wakeup is not None:
+                self._wakeup.set()  # deferred rows change when the next one is due
+        for e, state in zip(batch, states, strict=False):
+            self._recorded(e, state)
+        self._maybe_record()
+
+    def _recorded(self, e: _Ended, state: str) -> None:
+        row, result, bound = e.row, e.result, e.log
         metrics.delivered(row.kind, "deferred" if state == "pending" else state,
-                          self.transport.name, seconds)
+                          self.transport.name, e.seconds)
         if state == "sent":
             self.delivered += 1
             bound.info("outbox_sent", attempts=row.attempts + 1, result=result.detail)
