@@ -55,6 +55,7 @@ class GateRun:
     backlog_at_end: int = 0
     backlog_left: int = 0  # when the drain timed out
     pipeline_rate: float | None = None  # rows processed per second while draining
+    outbox_drain: float | None = None  # seconds from the end of the load to an empty outbox
     peak_rss: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     profiles: list[str] = field(default_factory=list)
@@ -222,6 +223,15 @@ async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, 
         if run.backlog_at_end and not args.spool_only:
             run.pipeline_rate = (run.backlog_at_end - backlog) / waited
         run.cpu_drain = cpu() - cpu1
+        # The outbox holds its deliveries while the pipeline has a backlog (tickets first):
+        # when the acknowledgements are all out is a figure of its own.
+        pending = 0 if args.spool_only or backlog else await asyncio.to_thread(
+            probe.outbox_pending)
+        while pending and time.perf_counter() - loaded < args.drain_timeout:
+            await asyncio.sleep(0.1)
+            pending = await asyncio.to_thread(probe.outbox_pending)
+        if not args.spool_only and not backlog and not pending:
+            run.outbox_drain = time.perf_counter() - loaded
         profile = spy.stop()
         if profile:
             run.profiles.append(profile)
@@ -301,6 +311,7 @@ def _as_json(cf: Config) -> dict[str, object]:
         "ticketgate": None if gate is None else {
             "load": gate.load.summary(), "cpu_load": round(gate.cpu_load, 2),
             "cpu_drain": round(gate.cpu_drain, 2), "drain_s": gate.drain,
+            "outbox_drain_s": gate.outbox_drain,
             "backlog_left": gate.backlog_left, "pipeline_rate": gate.pipeline_rate,
             "max_backlog": gate.max_backlog, "backlog_at_end": gate.backlog_at_end,
             "peak_rss": gate.peak_rss, "counts": gate.counts, "profiles": gate.profiles,
@@ -342,6 +353,8 @@ async def measure_config(args: argparse.Namespace, cf: Config, fixed: list[Mail]
              else f"not within {args.drain_timeout:g}s ({g.backlog_left} left)")
     if g.pipeline_rate is not None:
         drain += f" (pipeline {g.pipeline_rate:.1f} mails/s)"
+    if g.outbox_drain is not None:
+        drain += f", outbox empty {g.outbox_drain:.1f}s"
     print(f"ticketgate {g.load.line()}; drained {drain} after the load, max backlog "
           f"{g.max_backlog}, server CPU {g.cpu_load:.1f}+{g.cpu_drain:.1f}s, "
           f"{g.counts}", flush=True)

@@ -216,6 +216,14 @@ class SpoolProbe:
         return int(self.conn.execute("SELECT count(*) FROM spool WHERE state = 'new'")
                    .fetchone()[0])
 
+    def outbox_pending(self) -> int:
+        """Acknowledgements and notifications not yet delivered (the outbox_state index)."""
+        try:
+            return int(self.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'")
+                       .fetchone()[0])
+        except sqlite3.Error:  # no outbox table yet
+            return 0
+
     def counts(self) -> dict[str, int]:
         out = {f"spool_{state}": n for state, n in self.conn.execute(
             "SELECT state, count(*) FROM spool GROUP BY state")}
