@@ -1,0 +1,182 @@
+"""Oracles for the pipeline's cheaper paths: each gives what the code it replaced gave.
+
+The stages' speedups (copying a Message by its dict, the header index of ParsedMail, the
+remembered Content-Type charsets, tickets' flags and tags read without JSON for "[]") are
+compared here with the plain way they replaced, on bench mail and on crafted odd cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.message
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ticketgate import mail as mailparse
+from ticketgate import mimeparts
+from ticketgate.pipeline.model import Envelope, Message, Verdict
+from ticketgate.store.reads import ticket_from_row
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from mails import MailFactory, parse_mix
+
+
+def _bench_mail(count: int = 120) -> list[bytes]:
+    factory = MailFactory(seed=7, size=3000, mix=parse_mix("new=0.6,code=0.3,thread=0.1"))
+    return [m.raw for m in factory.take(count)]
+
+
+# -- Message.evolve ------------------------------------------------------------------------
+
+
+def test_evolve_gives_what_dataclasses_replace_gives() -> None:
+    base = Message(raw=b"x", envelope=Envelope(mail_from="a@b", rcpt_to=("c@d",)))
+    changes: list[dict[str, object]] = [
+        {},
+        {"message_id": "m@x"},
+        {"verdict": Verdict().note("t", "why", action="hold")},
+        {"raw": b"y", "message_id": "n@x", "mail": None},
+    ]
+    for change in changes:
+        fast = base.evolve(**change)
+        slow = dataclasses.replace(base, **change)  # type: ignore[arg-type]
+        assert fast == slow
+        assert fast.__dict__ == slow.__dict__
+        assert type(fast) is Message and fast is not base
+    assert base.message_id == ""  # the original is untouched
+
+
+def test_evolve_refuses_unknown_fields_as_replace_does() -> None:
+    base = Message(raw=b"x", envelope=Envelope(mail_from="", rcpt_to=()))
+    with pytest.raises(TypeError):
+        dataclasses.replace(base, nonsense=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="nonsense"):
+        base.evolve(nonsense=1)
+
+
+def test_an_evolved_message_stays_frozen() -> None:
+    copy = Message(raw=b"x", envelope=Envelope(mail_from="", rcpt_to=())).evolve(raw=b"z")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.raw = b"w"  # type: ignore[misc]
+
+
+# -- ParsedMail.header / header_all --------------------------------------------------------
+
+
+def _linear_header(parsed: mailparse.ParsedMail, name: str) -> str | None:
+    key = name.lower()
+    return next((value for field, value in parsed.headers if field == key), None)
+
+
+def _linear_all(parsed: mailparse.ParsedMail, name: str) -> tuple[str, ...]:
+    key = name.lower()
+    return tuple(value for field, value in parsed.headers if field == key)
+
+
+_ASKED = (
+    "From", "to", "CC", "subject", "received", "x-autoreply", "List-Id", "precedence",
+    "auto-submitted", "return-path", "x-loop-ticketgate", "Message-ID", "nothing-like-this", "",
+)
+
+_CRAFTED = [
+    b"Received: one\nReceived: two\nReceived: three\nSubject: a\nsubject: b\n\nbody\n",
+    b"From: x@y\nX-Empty:\nX-Empty: again\n\n",
+    b"no headers at all",
+    b"",
+]
+
+
+@pytest.mark.parametrize("index", range(len(_CRAFTED)))
+def test_header_index_answers_as_the_linear_scan_on_crafted_mail(index: int) -> None:
+    parsed = mailparse.parse(_CRAFTED[index])
+    names = {*_ASKED, *(field for field, _ in parsed.headers)}
+    for name in sorted(names):
+        assert parsed.header(name) == _linear_header(parsed, name)
+        assert parsed.header_all(name) == _linear_all(parsed, name)
+
+
+def test_header_index_answers_as_the_linear_scan_on_bench_mail() -> None:
+    for raw in _bench_mail():
+        parsed = mailparse.parse(raw)
+        for name in {*_ASKED, *(field for field, _ in parsed.headers)}:
+            assert parsed.header(name) == _linear_header(parsed, name)
+            assert parsed.header_all(name) == _linear_all(parsed, name)
+
+
+def test_the_header_index_is_no_field() -> None:
+    raw = b"Subject: a\nX-A: 1\n\nbody\n"
+    asked, fresh = mailparse.parse(raw), mailparse.parse(raw)
+    asked.header("x-a")
+    assert asked == fresh and repr(asked) == repr(fresh)
+    assert dataclasses.asdict(asked) == dataclasses.asdict(fresh)
+    # a copy with other headers answers for its own headers, not the original's
+    other = dataclasses.replace(asked, headers=(("x-a", "2"),))
+    assert other.header("x-a") == "2" and asked.header("x-a") == "1"
+
+
+# -- the remembered Content-Type charsets ----------------------------------------------------
+
+_CONTENT_TYPES = [
+    "text/plain; charset=utf-8",
+    "text/plain; charset=UTF-8; format=flowed",
+    'text/plain; charset="ISO-8859-1"',
+    "text/html; charset*=utf-8''%E2%82%AC",
+    "text/plain; charset*=iso-8859-1'sv'latin1",
+    "text/plain; charset*=bogus''x",
+    "text/plain; charset=\u00e5\u00e4\u00f6",
+    "text/plain; charset=",
+    "text/plain",
+    "multipart/mixed; boundary=x; charset=koi8-r",
+    "",
+    ";;;charset=utf-8",
+]
+
+
+def _fields(ctype: str | None) -> list[tuple[str, bytes]]:
+    fields = [("subject", b"x")]
+    if ctype is not None:
+        fields.append(("content-type", ctype.encode("utf-8")))
+    return fields
+
+
+@pytest.mark.parametrize("ctype", [*_CONTENT_TYPES, None])
+def test_content_charset_is_get_content_charset(ctype: str | None) -> None:
+    for _ in range(2):  # the second answer comes from memory
+        mime = mimeparts.mime_fields(_fields(ctype))
+        assert mimeparts.content_charset(mime) == mime.get_content_charset()
+
+
+def test_content_charset_of_raw_8bit_values_is_get_content_charset() -> None:
+    msg = email.message.Message()
+    msg["content-type"] = "text/plain; charset=utf-8; name=\udce5"  # an escaped raw byte
+    for _ in range(2):
+        assert mimeparts.content_charset(msg) == msg.get_content_charset()
+
+
+def test_read_head_charset_on_bench_mail_is_get_content_charset() -> None:
+    for raw in _bench_mail(60):
+        head = mimeparts.read_head(raw)
+        assert head.charset == head.mime.get_content_charset()
+
+
+def test_the_charset_memory_stays_bounded() -> None:
+    for n in range(mimeparts._CHARSETS_MAX * 2 + 5):
+        mime = mimeparts.mime_fields(_fields(f"text/plain; charset=x-{n}"))
+        assert mimeparts.content_charset(mime) == f"x-{n}"
+    assert len(mimeparts._CHARSETS) <= mimeparts._CHARSETS_MAX
+
+
+# -- tickets' flags and tags ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags,tags", [("[]", "[]"), ('["a", "b"]', "[]"), ("[]", '["\\u00e5"]'), ("[ ]", "[]")]
+)
+def test_ticket_from_row_reads_flags_and_tags_as_json_does(flags: str, tags: str) -> None:
+    row = (7, "q", "new", "s", "r@x", flags, None, tags, None, 1.0, 2.0)
+    ticket = ticket_from_row(row)
+    assert ticket.flags == tuple(json.loads(flags))
+    assert ticket.tags == tuple(json.loads(tags))
