@@ -1,8 +1,9 @@
 """Oracles for the pipeline's cheaper paths: each gives what the code it replaced gave.
 
 The stages' speedups (copying a Message by its dict, the header index of ParsedMail, the
-remembered Content-Type charsets, tickets' flags and tags read without JSON for "[]") are
-compared here with the plain way they replaced, on bench mail and on crafted odd cases.
+remembered Content-Type charsets, tickets' flags and tags read without JSON for "[]", a
+message's ticket read once) are compared here with the plain way they replaced, on bench mail
+and on crafted odd cases.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from ticketgate import mail as mailparse
 from ticketgate import mimeparts
 from ticketgate.pipeline.model import Envelope, Message, Verdict
-from ticketgate.store.reads import ticket_from_row
+from ticketgate.store.reads import Ticket, ticket_from_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from mails import MailFactory, parse_mix
@@ -180,3 +181,50 @@ def test_ticket_from_row_reads_flags_and_tags_as_json_does(flags: str, tags: str
     ticket = ticket_from_row(row)
     assert ticket.flags == tuple(json.loads(flags))
     assert ticket.tags == tuple(json.loads(tags))
+
+
+# -- tickets remembered per message --------------------------------------------------------
+
+
+class _CountingView:
+    """A StoreView stand-in: tickets by number, counting the reads."""
+
+    def __init__(self, tickets: dict[int, Ticket]) -> None:
+        self.tickets = tickets
+        self.reads: list[int] = []
+
+    def ticket(self, number: int) -> Ticket | None:
+        self.reads.append(number)
+        return self.tickets.get(number)
+
+
+def _ticket(number: int) -> Ticket:
+    return Ticket(id=number, queue="q", status="new", subject="s", requester="r@x", flags=(),
+                  priority=None, tags=(), linked_to=None, created_at=1.0, updated_at=1.0)
+
+
+def test_a_found_ticket_is_read_once_per_message_and_its_copies() -> None:
+    view = _CountingView({5: _ticket(5)})
+    message = Message(raw=b"x", envelope=Envelope(mail_from="", rcpt_to=()))
+    assert message.ticket(view, 5) == _ticket(5)  # type: ignore[arg-type]
+    later = message.evolve(message_id="m@x").evolve(verdict=Verdict(followup_of=5))
+    assert later.ticket(view, 5) == _ticket(5)  # type: ignore[arg-type]
+    assert view.reads == [5]
+    assert later == dataclasses.replace(message, message_id="m@x", verdict=Verdict(followup_of=5))
+
+
+def test_a_ticket_not_found_is_asked_again() -> None:
+    view = _CountingView({})
+    message = Message(raw=b"x", envelope=Envelope(mail_from="", rcpt_to=()))
+    assert message.ticket(view, 9) is None  # type: ignore[arg-type]
+    view.tickets[9] = _ticket(9)  # committed meanwhile
+    assert message.ticket(view, 9) == _ticket(9)  # type: ignore[arg-type]
+    assert view.reads == [9, 9]
+
+
+def test_other_messages_do_not_share_the_memo() -> None:
+    view = _CountingView({5: _ticket(5)})
+    envelope = Envelope(mail_from="", rcpt_to=())
+    Message(raw=b"a", envelope=envelope).ticket(view, 5)  # type: ignore[arg-type]
+    Message(raw=b"b", envelope=envelope).ticket(view, 5)  # type: ignore[arg-type]
+    assert view.reads == [5, 5]

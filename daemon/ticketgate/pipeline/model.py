@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..mail import ParsedMail
     from ..rules import Rules
-    from ..store.reads import StoreView
+    from ..store.reads import StoreView, Ticket
 
 Action = Literal["new_ticket", "followup", "duplicate", "event", "hold", "drop"]
 
@@ -135,6 +135,26 @@ class Message:
         state.update(self.__dict__)
         state.update(changes)
         return copy
+
+    def ticket(self, view: StoreView, number: int) -> Ticket | None:
+        """view.ticket(number), read from the store once for this message.
+
+        A follow-up's ticket is asked for by code, directory, route and decide in turn. The
+        stages use only what never changes once a ticket exists (id, queue, requester; tickets
+        are never deleted), so a ticket found is remembered on the message (and its evolved
+        copies, which share the memo; it is no field, so equality and outputs ignore it). A
+        ticket not found is asked again: it may have been committed since.
+        """
+        memo: dict[int, Ticket] | None = self.__dict__.get("_tickets")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_tickets", memo)
+        found = memo.get(number)
+        if found is None:
+            found = view.ticket(number)
+            if found is not None:
+                memo[number] = found
+        return found
 
     @property
     def parsed(self) -> ParsedMail:
