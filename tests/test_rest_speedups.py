@@ -228,3 +228,11 @@ def test_other_messages_do_not_share_the_memo() -> None:
     Message(raw=b"a", envelope=envelope).ticket(view, 5)  # type: ignore[arg-type]
     Message(raw=b"b", envelope=envelope).ticket(view, 5)  # type: ignore[arg-type]
     assert view.reads == [5, 5]
+
+
+def test_verdict_note_refuses_unknown_fields_and_keeps_known_ones() -> None:
+    with pytest.raises(TypeError, match="nonsense"):
+        Verdict().note("t", "why", nonsense=1)
+    noted = Verdict().note("t", "why", queue="q", action="hold")
+    assert noted == dataclasses.replace(Verdict(), queue="q", action="hold",
+                                        notes=(("t", "why"),))

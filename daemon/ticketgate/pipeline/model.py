@@ -66,8 +66,8 @@ class Verdict:
         # object.__setattr__ (the class is frozen): a dozen notes per message made that a
         # visible cost. A copy of the instance dict gives the same object (no field has a
         # default factory or __post_init__), checking names as replace() would.
-        unknown = changes.keys() - _VERDICT_FIELD_SET
-        if unknown:
+        if not _VERDICT_FIELD_SET.issuperset(changes):  # no set made when all are known
+            unknown = changes.keys() - _VERDICT_FIELD_SET
             raise TypeError(f"Verdict has no field {sorted(unknown)[0]!r}")
         copy = object.__new__(Verdict)
         state = copy.__dict__
@@ -127,8 +127,8 @@ class Message:
         generated __init__; a copy of the instance dict is the same object (no field has
         __post_init__, and `verdict`'s default factory never runs for a copy).
         """
-        unknown = changes.keys() - _MESSAGE_FIELD_SET
-        if unknown:
+        if not _MESSAGE_FIELD_SET.issuperset(changes):
+            unknown = changes.keys() - _MESSAGE_FIELD_SET
             raise TypeError(f"Message has no field {sorted(unknown)[0]!r}")
         copy = object.__new__(Message)
         state = copy.__dict__
