@@ -2,8 +2,8 @@
 
 The stages' speedups (copying a Message by its dict, the header index of ParsedMail, the
 remembered Content-Type charsets, tickets' flags and tags read without JSON for "[]", a
-message's ticket read once) are compared here with the plain way they replaced, on bench mail
-and on crafted odd cases.
+message's ticket read once, a new ticket's directory result inserted with it) are compared
+here with the plain way they replaced, on bench mail and on crafted odd cases.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import email.message
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import pytest
 
 from ticketgate import mail as mailparse
 from ticketgate import mimeparts
+from ticketgate.directory import rows as directory_rows
 from ticketgate.pipeline.model import Envelope, Message, Verdict
+from ticketgate.store import schema, tickets
 from ticketgate.store.reads import Ticket, ticket_from_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -236,3 +239,35 @@ def test_verdict_note_refuses_unknown_fields_and_keeps_known_ones() -> None:
     noted = Verdict().note("t", "why", queue="q", action="hold")
     assert noted == dataclasses.replace(Verdict(), queue="q", action="hold",
                                         notes=(("t", "why"),))
+
+
+# -- a new ticket's directory result inserted with the row ---------------------------------
+
+
+def _rows(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    tickets = conn.execute("SELECT id, person, person_lookup, flags FROM tickets").fetchall()
+    events = conn.execute("SELECT ticket_id, kind, detail, spool_id FROM events"
+                          " ORDER BY id").fetchall()
+    return tickets, events
+
+
+@pytest.mark.parametrize("outcome,person", [
+    ("found", {"name": "Kim Å", "username": "kim"}),
+    ("unknown", None),
+    ("unavailable", None),
+])
+def test_a_new_tickets_directory_result_inserted_is_what_the_update_wrote(
+    outcome: str, person: dict[str, str] | None
+) -> None:
+    got = []
+    for inserted in (False, True):
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        schema.migrate(conn)
+        values = directory_rows.columns(outcome, person) if inserted else (None, None)
+        ticket = tickets.create_ticket(conn, queue="q", subject="s", requester="r@x",
+                                       person=values[0], person_lookup=values[1], now=1.0)
+        directory_rows.record(conn, ticket, outcome=outcome, detail="why", person=person,
+                              existing=False, spool_id=None, stored=inserted)
+        got.append(_rows(conn))
+    assert got[0] == got[1]
+    assert got[0][0][0][2] == directory_rows.STATES[outcome]
