@@ -2,8 +2,9 @@
 
 The stages' speedups (copying a Message by its dict, the header index of ParsedMail, the
 remembered Content-Type charsets, tickets' flags and tags read without JSON for "[]", a
-message's ticket read once, a new ticket's directory result inserted with it) are compared
-here with the plain way they replaced, on bench mail and on crafted odd cases.
+message's ticket read once, a new ticket's directory result inserted with it, routing's fold
+by distinct characters) are compared here with the plain way they replaced, on bench mail and
+on crafted odd cases.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import email.message
 import json
+import random
 import sqlite3
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from ticketgate import mail as mailparse
 from ticketgate import mimeparts
 from ticketgate.directory import rows as directory_rows
 from ticketgate.pipeline.model import Envelope, Message, Verdict
+from ticketgate.routing import text as routing_text
 from ticketgate.store import schema, tickets
 from ticketgate.store.reads import Ticket, ticket_from_row
 
@@ -271,3 +275,53 @@ def test_a_new_tickets_directory_result_inserted_is_what_the_update_wrote(
         got.append(_rows(conn))
     assert got[0] == got[1]
     assert got[0][0][0][2] == directory_rows.STATES[outcome]
+
+
+# -- routing fold by distinct characters ---------------------------------------------------
+
+
+def _old_fold(text: str) -> str:
+    """routing.text.fold as it was: the whole text normalised and filtered at once."""
+    if text.isascii():
+        return " ".join(text.lower().split())
+    folded = text.casefold()
+    if routing_text._TYPOGRAPHIC.search(folded) is not None:
+        folded = folded.translate(routing_text._TRANSLATE)
+    bare = unicodedata.normalize("NFKD", folded)
+    if not bare.isascii():
+        for mark in {ch for ch in routing_text._NON_ASCII.findall(bare)
+                     if unicodedata.combining(ch)}:
+            bare = bare.replace(mark, "")
+    return " ".join(bare.casefold().split())
+
+
+_ODD = [
+    "Pässerkört LU\u2011kortet", "İstanbul", "STRASSE straße", "ℌello ℃ ﬃ", "a\u0308o\u0301",
+    "\u0308\u0301 leading marks", "한국어 텍스트", "Ελληνικά ΣΊΣΥΦΟΣ", "emoji 😀 \u200b zero width",
+    "“quoted” ‘single’ – dash — \u00ad soft", "ǅ ǈ ǋ titlecase", "\u00a0nbsp\u2003em space\u3000",
+    "ﬀ ﬁ ﬂ ﬅ", "Å\u030a double ring", "\u1e9b\u0323 long s dot", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ",
+    "①②③ ⅰⅱ ¼", "x\u0345\u0301 iota subscript", "Ａ\u0300\u0316", "ǰ ΐ ŉ",
+]
+
+
+@pytest.mark.parametrize("text", _ODD)
+def test_fold_by_character_is_the_old_fold_on_odd_text(text: str) -> None:
+    assert routing_text.fold(text) == _old_fold(text)
+    assert routing_text.fold(text * 3) == _old_fold(text * 3)
+
+
+def test_fold_by_character_is_the_old_fold_on_bench_and_random_text() -> None:
+    for raw in _bench_mail(60):
+        parsed = mailparse.parse(raw)
+        for text in (parsed.text, parsed.new_text, parsed.subject):
+            assert routing_text.fold(text) == _old_fold(text)
+    rng = random.Random(11)
+    # characters from where folding does something: Latin, combining marks, Greek, Cyrillic,
+    # typographic punctuation, letterlike and compatibility forms, Hangul, spaces
+    pools = [range(0x20, 0x7f), range(0xa0, 0x250), range(0x300, 0x370), range(0x370, 0x400),
+             range(0x400, 0x460), range(0x1e00, 0x1f00), range(0x2000, 0x2070),
+             range(0x2100, 0x2190), range(0xac00, 0xac40), range(0xfb00, 0xfb07),
+             range(0xff01, 0xff5f), range(0x1d400, 0x1d420)]
+    for _ in range(3000):
+        text = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(1, 40)))
+        assert routing_text.fold(text) == _old_fold(text), ascii(text)
