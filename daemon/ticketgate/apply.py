@@ -87,10 +87,11 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
         "new_ticket", "followup"
     ):
         outcome, detail = verdict.directory
+        new = verdict.action == "new_ticket"
         directory_rows.record(
             conn, ticket_id, outcome=outcome, detail=detail,
             person=dict(verdict.person) if verdict.person else None,
-            existing=verdict.action == "followup", spool_id=spool_id,
+            existing=not new, spool_id=spool_id, stored=new,  # _new_ticket inserted it
         )
     applied = Applied(spool_id, ticket_id, verdict.action)
     for hook in options.after:
@@ -122,6 +123,9 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
     verdict = message.verdict
     requester = _requester(message)
     assert verdict.queue is not None
+    # The directory's answer goes in with the row (apply records its events afterwards).
+    person, lookup = (None, None) if verdict.directory is None else directory_rows.columns(
+        verdict.directory[0], dict(verdict.person) if verdict.person else None)
     ticket_id = t.create_ticket(
         conn,
         queue=verdict.queue,
@@ -132,6 +136,8 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
         tags=verdict.tags,
         linked_to=verdict.linked_to,
         subject_key=verdict.subject_key,
+        person=person,
+        person_lookup=lookup,
         now=now,
     )
     row = _store_message(conn, message, ticket_id, now)

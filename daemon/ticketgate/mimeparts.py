@@ -110,7 +110,29 @@ def read_head(raw: bytes) -> Head:
     """The top-level header block of `raw` and what its MIME fields say."""
     block = mailheaders.split(raw)
     mime = mime_fields(block.fields)
-    return Head(block, mime, mime.get_content_charset())
+    return Head(block, mime, content_charset(mime))
+
+
+# get_content_charset() parses the Content-Type parameters (~5 µs); its answer depends on the
+# field's value alone, and most mail carries one of a few values. Bounded: cleared when full.
+_CHARSETS: dict[str, str | None] = {}
+_CHARSETS_MAX = 512
+
+
+def content_charset(mime: email.message.Message) -> str | None:
+    """mime.get_content_charset(), remembered for each Content-Type value seen."""
+    value = mime.get("content-type")
+    if type(value) is not str:  # absent, or a Header object (a value with raw 8-bit bytes)
+        return mime.get_content_charset()
+    try:
+        return _CHARSETS[value]
+    except KeyError:
+        pass
+    charset = mime.get_content_charset()
+    if len(_CHARSETS) >= _CHARSETS_MAX:
+        _CHARSETS.clear()
+    _CHARSETS[value] = charset
+    return charset
 
 
 def describe(

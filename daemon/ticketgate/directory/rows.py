@@ -37,6 +37,11 @@ def person_of(conn: sqlite3.Connection, ticket_id: int) -> tuple[dict[str, Any] 
     return (json.loads(row[0]) if row[0] else None), row[1]
 
 
+def columns(outcome: str, person: Mapping[str, str] | None) -> tuple[str | None, str]:
+    """The values of tickets.person and tickets.person_lookup for a lookup's result."""
+    return (json.dumps(dict(person), ensure_ascii=False) if person else None), STATES[outcome]
+
+
 def record(
     conn: sqlite3.Connection,
     ticket_id: int,
@@ -48,23 +53,25 @@ def record(
     existing: bool,
     spool_id: int | None = None,
     retried: bool = False,
+    stored: bool = False,
 ) -> None:
     """Store a lookup's result on the ticket, with its event, inside the caller's transaction.
 
     On an `existing` ticket (a follow-up, a retry) a person already found is kept; one found
     now clears private_address; a retry also sets the flag the answer calls for (a follow-up's
-    flags are added by apply itself).
+    flags are added by apply itself). `stored`: a new ticket inserted with columns() already
+    holds the result, and only the events are written.
     """
-    state = STATES[outcome]
     before = None
     if existing:
         _, before = person_of(conn, ticket_id)
         if before == "found":
             return
-    conn.execute(
-        "UPDATE tickets SET person = ?, person_lookup = ? WHERE id = ?",
-        (json.dumps(dict(person), ensure_ascii=False) if person else None, state, ticket_id),
-    )
+    if not stored:
+        conn.execute(
+            "UPDATE tickets SET person = ?, person_lookup = ? WHERE id = ?",
+            (*columns(outcome, person), ticket_id),
+        )
     extra: dict[str, Any] = {"retried": True} if retried else {}
     if outcome == "unavailable":
         t.event(conn, ticket_id, "directory_unavailable",

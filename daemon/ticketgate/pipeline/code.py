@@ -73,7 +73,7 @@ def process(message: Message, context: Context) -> Message:
         numbers = [r for r in refs if r is not None]
         thread = (numbers[-1], False) if numbers else None
     number = find_code(mail.subject, tag)
-    ticket = view.ticket(number) if number is not None else None
+    ticket = message.ticket(view, number) if number is not None else None
     if number is not None and ticket is None:
         verdict = verdict.note(name, f"subject names {format_code(number, tag)}, "
                                      "which does not exist", ticket_code=number)
@@ -91,7 +91,7 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=_foreign(verdict, ticket, sender, context))
     if thread is not None:
         threaded, ours = thread
-        found = view.ticket(threaded)
+        found = message.ticket(view, threaded)
         code = format_code(threaded, tag)
         if found is not None and (ours or _may_continue(found, sender, context)):
             return message.evolve(verdict=verdict.note(

@@ -18,7 +18,7 @@ def process(message: Message, context: Context) -> Message:
         verdict = verdict.note(name, f"{verdict.automail}: never acknowledged",
                                acknowledgement=None)
     if verdict.followup_of is not None:
-        ticket = context.view.ticket(verdict.followup_of)
+        ticket = message.ticket(context.view, verdict.followup_of)
         mail = message.parsed
         sender = mail.sender.address if mail.sender else ""
         queue = context.rules.queues.get(ticket.queue) if ticket else None

@@ -46,7 +46,7 @@ def _skip(message: Message, context: Context, sender: str | None) -> str | None:
         return f"not looked up: action {verdict.action}"
     if verdict.followup_of is None:
         return None
-    ticket = context.view.ticket(verdict.followup_of)
+    ticket = message.ticket(context.view, verdict.followup_of)
     if ticket is None or canonical(ticket.requester) != canonical(sender or ""):
         return "not looked up: a follow-up by someone other than the requester"
     if lookup_state(context.view, ticket.id) == "found":

@@ -26,7 +26,8 @@ def process(message: Message, context: Context) -> Message:
     verdict = message.verdict.note(name, f"function addresses: {', '.join(addresses) or '-'}",
                                    function_addresses=addresses)
     if verdict.followup_of is not None or verdict.action != "new_ticket":
-        ticket = context.view.ticket(verdict.followup_of) if verdict.followup_of else None
+        ticket = (message.ticket(context.view, verdict.followup_of)
+                  if verdict.followup_of else None)
         fallback = rules.queue_for(addresses[0]) if addresses else None
         queue_name = ticket.queue if ticket else (fallback.name if fallback else None)
         return message.evolve(verdict=verdict.note(

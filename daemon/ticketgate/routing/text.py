@@ -9,6 +9,7 @@ casefolding `\\S` to `\\s`); they run on NFC text with re.IGNORECASE instead.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -36,6 +37,38 @@ def fold(text: str) -> str:
         return " ".join(text.lower().split())
     # casefold first: it can produce combining marks ("İ" -> "i̇") that NFKD then exposes.
     folded = text.casefold()
+    quick = _by_character(folded)
+    if quick is not None:
+        return " ".join(quick.split())
+    return _fold_text(folded)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_character(ch: str) -> str:
+    """What _fold_text makes of one character of a casefolded text."""
+    return _fold_text(ch, collapse=False)
+
+
+def _by_character(folded: str) -> str | None:
+    """`folded` with each distinct non-ASCII character replaced by its folded form; None when
+    one of those forms is not ASCII.
+
+    Every step of _fold_text but the collapsing of spaces maps each character on its own:
+    translate and casefold do; NFKD does but for the canonical reordering of combining marks
+    (class > 0), which are all dropped, so the others keep their order. A text (~3 KB) has a
+    few distinct accented letters, many times over: str.replace of each is a fraction of
+    normalising and filtering the whole text. ASCII results are never replaced again.
+    """
+    for ch in set(_NON_ASCII.findall(folded)):
+        replacement = _fold_character(ch)
+        if not replacement.isascii():
+            return None
+        folded = folded.replace(ch, replacement)
+    return folded
+
+
+def _fold_text(folded: str, *, collapse: bool = True) -> str:
+    """fold() of a text already casefolded, the whole text at once."""
     if _TYPOGRAPHIC.search(folded) is not None:
         folded = folded.translate(_TRANSLATE)
     bare = unicodedata.normalize("NFKD", folded)
@@ -44,7 +77,7 @@ def fold(text: str) -> str:
         for mark in {ch for ch in _NON_ASCII.findall(bare) if unicodedata.combining(ch)}:
             bare = bare.replace(mark, "")
     # again, for compatibility forms that decompose to capitals ("ℌ" -> "H")
-    return " ".join(bare.casefold().split())
+    return " ".join(bare.casefold().split()) if collapse else bare.casefold()
 
 
 def nfc(text: str) -> str:

@@ -39,6 +39,11 @@ TICKET_COLUMNS = (
 )
 
 
+def _strings(value: str) -> tuple[str, ...]:
+    # Most tickets have no flags or tags: "[]" needs no JSON parser.
+    return () if value == "[]" else tuple(json.loads(value))
+
+
 def ticket_from_row(row: Sequence[Any]) -> Ticket:
     return Ticket(
         id=row[0],
@@ -46,9 +51,9 @@ def ticket_from_row(row: Sequence[Any]) -> Ticket:
         status=row[2],
         subject=row[3],
         requester=row[4],
-        flags=tuple(json.loads(row[5])),
+        flags=_strings(row[5]),
         priority=row[6],
-        tags=tuple(json.loads(row[7])),
+        tags=_strings(row[7]),
         linked_to=row[8],
         created_at=row[9],
         updated_at=row[10],

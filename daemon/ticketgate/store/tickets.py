@@ -84,12 +84,16 @@ def create_ticket(
     tags: Iterable[str] = (),
     linked_to: int | None = None,
     subject_key: str = "",
+    person: str | None = None,
+    person_lookup: str | None = None,
     now: float,
 ) -> int:
+    """Insert a ticket; `person` (JSON) and `person_lookup` as directory.rows.columns() gives
+    them, when the directory lookup is known already (saves an UPDATE of the new row)."""
     cur = conn.execute(
         "INSERT INTO tickets (queue, status, subject, requester, flags, priority, tags,"
-        " linked_to, subject_key, created_at, updated_at)"
-        " VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " linked_to, subject_key, person, person_lookup, created_at, updated_at)"
+        " VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             queue,
             subject,
@@ -99,6 +103,8 @@ def create_ticket(
             json.dumps(list(tags)),
             linked_to,
             subject_key,
+            person,
+            person_lookup,
             now,
             now,
         ),
