@@ -345,7 +345,7 @@ class _Reader:
                     seen[sentence] = tokens  # sentences() strips each
                 if not tokens:
                     continue  # no clause: nothing to read, nothing carried over changes
-                found = [known(t) for t in tokens]  # lx.masks(tokens), from the memo
+                found = list(map(known, tokens))  # lx.masks(tokens), from the memo
                 masks = lx.masks(tokens) if None in found else cast(list[int], found)
                 if masks[0] & _CLOSING:
                     n = closings.match_at(tokens, 0)
