@@ -151,9 +151,14 @@ def plain_piece_tokens(sentence: str) -> list[list[str]]:
     return pieces
 
 
+# A joiner of the token pattern next to whitespace or another joiner: it joins no two words.
+_LOOSE_JOINERS = (" '", "' ", "''", " -", "- ", "--", "'-", "-'")
+
+
 def plain_words(sentence: str) -> list[str] | None:
-    """The tokens of a sentence made of words and whitespace only, with at most an end mark
-    (". ! ?") after its last word, as split() finds them; None for any other sentence.
+    """The tokens of a sentence made of words and whitespace only, with at most end marks
+    (". ! ?") after its last word, as split() finds them; None for any other sentence. A word
+    may hold ' or - between two word characters ("can't", "e-post").
 
     The token pattern's \\w is what str.isalnum() accepts, plus "_": when the words joined are
     all alphanumeric, no character but whitespace separates them and none joins two words
@@ -161,7 +166,16 @@ def plain_words(sentence: str) -> list[str] | None:
     sentences are of this kind, and split() with one isalnum() costs less than a regex scan.
     """
     words = sentence.rstrip(".!?").split()
-    return words if "".join(words).isalnum() else None
+    joined = "".join(words)
+    if joined.isalnum():
+        return words
+    if not ("'" in joined or "-" in joined):
+        return None
+    if not joined.replace("'", "").replace("-", "").isalnum():
+        return None
+    # Each ' and - must stand between two word characters, so that a word is one token.
+    spaced = f" {' '.join(words)} "
+    return None if any(pair in spaced for pair in _LOOSE_JOINERS) else words
 
 
 def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
