@@ -109,7 +109,6 @@ class _Unit:
     in_subject: bool = False
     strong: str | None = None
     weak: str | None = None
-    words: list[str] = field(default_factory=list)
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
@@ -387,11 +386,15 @@ class _Reader:
         if unions is None:
             unions = [reduce(or_, raw_masks, 0) for raw_masks in masks]  # _union of each
         for raw, raw_masks, mask in zip(clauses, masks, unions, strict=True):
-            if mask & _TRANSITION:
+            if mask & _TRANSITION and (
+                raw_masks[0] & _TRANSITION
+                or (mask & _WEAK and _union(raw_masks[1:_WEAK_WINDOW]) & _WEAK)
+            ):
                 tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
                 if tokens is not raw:
                     mask = _union(token_masks)
-            else:  # no joiner nor transition can start anywhere: nothing to strip
+            else:  # no joiner nor transition at the start, no weak one in the window: nothing
+                # to strip (_strip_transition would return the clause as it is)
                 tokens, token_masks, strong, weak = raw, raw_masks, None, None
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
@@ -445,7 +448,6 @@ class _Reader:
                     )
                 if target is not None and folds:
                     target.topics |= topics
-                    target.words += tokens
                     current, in_detail = target, True
                     continue
             in_detail = False
@@ -461,13 +463,10 @@ class _Reader:
                     issue = bool(topics)  # the next item of an enumeration after a request
                 else:
                     current.topics |= topics  # "... startat om både routern och datorn"
-                    current.words += tokens
                     continue
-            # Positional (issue, topics, list_item, in_subject, strong, weak, words): made for
-            # most clauses, and keywords cost more.
-            current = _Unit(
-                issue, topics, list_item, self.in_subject, strong, weak, list(tokens)
-            )
+            # Positional (issue, topics, list_item, in_subject, strong, weak): made for most
+            # clauses, and keywords cost more.
+            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak)
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
 

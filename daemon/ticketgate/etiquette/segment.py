@@ -98,6 +98,12 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
+    body = text[:-1]
+    if "." not in body and "!" not in body and "?" not in body and ";" not in text:
+        # No end mark but perhaps the last character: nothing follows one, so nothing splits
+        # (a few substring scans cost less than the regex search below).
+        piece = text.strip()
+        return [piece] if piece else []
     if ";" not in text and not _FULL_STOP_SPACE_RE.search(text):
         # No sentence end followed by space: _FULL_STOP_RE would not split; this test is
         # cheaper than the split (whose lookbehind is tried at every character).
