@@ -271,6 +271,8 @@ class _Reader:
         self.units: list[_Unit] = []
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
+        # Lookups in the lexicon's memos (emptied in place, so these stay right).
+        self.starts_memo = lexicon.topic_starts_memo()
 
     def topics(self, tokens: list[str], masks: list[int], mask: int) -> set[str]:
         """The clause's topics, with part words ("skärmen", "the charger") given to a device.
@@ -287,7 +289,7 @@ class _Reader:
             # One left-to-right pass for all topics: each topic's matches are those of its
             # find() (after[k]: where topic k may match next; absent until its first match).
             after: dict[int, int] = {}
-            memo, starts = lx.topic_starts_memo(), lx.topic_starts
+            memo, starts = self.starts_memo, lx.topic_starts
             prepositions = bool(mask & _PREPOSITION)
             i = -1
             for token in tokens:
@@ -307,15 +309,18 @@ class _Reader:
                     after[k] = i + n
                     if name in primary:
                         continue  # secondary counts only when primary is empty
-                    # Only a preposition among the three tokens before puts it in a phrase.
-                    in_phrase = (
-                        prepositions
-                        and (
-                            (i > 0 and masks[i - 1] & _PREPOSITION)
-                            or (i > 1 and masks[i - 2] & _PREPOSITION)
-                            or (i > 2 and masks[i - 3] & _PREPOSITION)
+                    # Only a preposition among the three tokens before puts it in a phrase; a
+                    # one-word one just before does for certain (no verb can stand between).
+                    in_phrase = prepositions and (
+                        (i > 0 and masks[i - 1] & _PREPOSITION_SURE)
+                        or (
+                            (
+                                (i > 0 and masks[i - 1] & _PREPOSITION)
+                                or (i > 1 and masks[i - 2] & _PREPOSITION)
+                                or (i > 2 and masks[i - 3] & _PREPOSITION)
+                            )
+                            and _in_phrase(tokens, masks, i, lx)
                         )
-                        and _in_phrase(tokens, masks, i, lx)
                     )
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
