@@ -30,6 +30,7 @@ How the text is read:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
@@ -97,6 +98,10 @@ def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> 
         if match_at(tokens, i):
             return True
     return False
+
+
+# A clause as _Reader.sentence takes it: its tokens, their masks and the union of those.
+_Clause = tuple[list[str], list[int], int]
 
 
 @dataclass(slots=True)
@@ -359,38 +364,25 @@ class _Reader:
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
-                    self.sentence(
-                        [tokens], list_item=block.list_item, masks=[masks], unions=[mask]
-                    )
+                    self.sentence(((tokens, masks, mask),), block.list_item)
                     continue
-                split = split_clauses(pieces, masks, lx)
                 self.sentence(
-                    [tokens for tokens, _ in split],
-                    list_item=block.list_item,
-                    masks=[clause_masks for _, clause_masks in split],
+                    [
+                        (clause, clause_masks, reduce(or_, clause_masks, 0))  # _union
+                        for clause, clause_masks in split_clauses(pieces, masks, lx)
+                    ],
+                    block.list_item,
                 )
         return self.units
 
-    def sentence(
-        self,
-        clauses: list[list[str]],
-        *,
-        list_item: bool,
-        masks: list[list[int]] | None = None,
-        unions: list[int] | None = None,
-    ) -> None:
-        """Class the clauses of one sentence, appending units. `masks` are each clause's
-        token masks (Lexicon.masks) and `unions` the union of each clause's masks, when the
-        caller has them."""
+    def sentence(self, clauses: Sequence[_Clause], list_item: bool) -> None:
+        """Class the clauses of one sentence, appending units. Each clause comes as its
+        tokens, their masks (Lexicon.masks) and the union of those."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
-        if masks is None:
-            masks = [lx.masks(raw) for raw in clauses]
-        if unions is None:
-            unions = [reduce(or_, raw_masks, 0) for raw_masks in masks]  # _union of each
-        for raw, raw_masks, mask in zip(clauses, masks, unions, strict=True):
+        for raw, raw_masks, mask in clauses:
             if mask & _TRANSITION and (
                 raw_masks[0] & _TRANSITION
                 or (mask & _WEAK and _union(raw_masks[1:_WEAK_WINDOW]) & _WEAK)
