@@ -157,10 +157,6 @@ def plain_piece_tokens(sentence: str) -> list[list[str]]:
     return pieces
 
 
-# A joiner of the token pattern next to whitespace or another joiner: it joins no two words.
-_LOOSE_JOINERS = (" '", "' ", "''", " -", "- ", "--", "'-", "-'")
-
-
 def plain_words(sentence: str) -> list[str] | None:
     """The tokens of a sentence made of words and whitespace only, with at most end marks
     (". ! ?") after its last word, as split() finds them; None for any other sentence. A word
@@ -179,9 +175,14 @@ def plain_words(sentence: str) -> list[str] | None:
         return None
     if not joined.replace("'", "").replace("-", "").isalnum():
         return None
-    # Each ' and - must stand between two word characters, so that a word is one token.
+    # Each ' and - must stand between two word characters, so that a word is one token: none
+    # stands next to whitespace (or the text's ends, spaced) or to another joiner.
     spaced = f" {' '.join(words)} "
-    return None if any(pair in spaced for pair in _LOOSE_JOINERS) else words
+    if " '" in spaced or "' " in spaced or "''" in spaced or " -" in spaced:
+        return None
+    if "- " in spaced or "--" in spaced or "'-" in spaced or "-'" in spaced:
+        return None
+    return words
 
 
 def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
