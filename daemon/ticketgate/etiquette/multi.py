@@ -354,22 +354,29 @@ class _Reader:
                     seen[sentence] = tokens  # sentences() strips each
                 if not tokens:
                     continue  # no clause: nothing to read, nothing carried over changes
-                found = list(map(known, tokens))  # lx.masks(tokens), from the memo
-                masks = lx.masks(tokens) if None in found else cast(list[int], found)
+                masks = cast(list[int], list(map(known, tokens)))  # lx.masks(), from the memo
+                try:
+                    mask = reduce(or_, masks, 0)  # _union(masks), without the call
+                except TypeError:  # a token not in the memo yet (None): ask for all
+                    masks = lx.masks(tokens)
+                    mask = reduce(or_, masks, 0)
                 if masks[0] & _CLOSING:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
                         continue  # "Thanks, Lee" at the end of a line
-                mask = reduce(or_, masks, 0)  # _union(masks), without the call
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
                     self.sentence(((tokens, masks, mask),), block.list_item)
                     continue
+                split = split_clauses(pieces, masks, lx)
+                if len(split) == 1 and split[0][0] is tokens:  # not split: the union is known
+                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    continue
                 self.sentence(
                     [
                         (clause, clause_masks, reduce(or_, clause_masks, 0))  # _union
-                        for clause, clause_masks in split_clauses(pieces, masks, lx)
+                        for clause, clause_masks in split
                     ],
                     block.list_item,
                 )

@@ -209,12 +209,13 @@ def split_clauses(
     pieces: list[list[str]], masks: list[int], lexicon: Lexicon
 ) -> list[tuple[list[str], list[int]]]:
     """clauses_of(pieces) with each clause's token masks, given `masks`, the masks of all the
-    pieces' tokens in order (Lexicon.masks)."""
+    pieces' tokens in order (Lexicon.masks). A clause that is a whole piece comes as that
+    piece's list itself (with `masks` itself for a single piece), not a copy."""
     out: list[tuple[list[str], list[int]]] = []
     joiners, consequences = lexicon.joiners, lexicon.consequences
     at = 0
     for tokens in pieces:
-        piece_masks = masks[at : at + len(tokens)]
+        piece_masks = masks if len(pieces) == 1 else masks[at : at + len(tokens)]
         at += len(tokens)
         start = 0
         after = 1  # where the next split may be; a match is not split again inside
@@ -230,7 +231,7 @@ def split_clauses(
                 out.append((tokens[start:i], piece_masks[start:i]))
                 start = i
                 after = i + n
-        out.append((tokens[start:], piece_masks[start:]))
+        out.append((tokens, piece_masks) if not start else (tokens[start:], piece_masks[start:]))
     return [c for c in out if c[0]]
 
 
