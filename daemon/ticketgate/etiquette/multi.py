@@ -54,6 +54,10 @@ _PROBLEM = BIT["problems"]
 _STEP = BIT["steps"]
 _STATE = BIT["states"]
 _VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_REQUEST_SURE = _REQUEST << SURE
+_PROBLEM_SURE = _PROBLEM << SURE
+_STEP_SURE = _STEP << SURE
+_STATE_SURE = _STATE << SURE
 _VERBS_SURE = _VERBS << SURE
 _PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
@@ -63,6 +67,7 @@ _PART = BIT["parts"]
 _CLOSING = BIT["closings"]
 _COMPUTER_NAME_CUE = BIT["computer_name_cues"]
 _USERNAME_CUE = BIT["username_cues"]
+_CUES = _COMPUTER_NAME_CUE | _USERNAME_CUE  # neither can match where neither bit is set
 # What _strip_transition can remove; a clause whose tokens have none of these bits keeps all.
 _TRANSITION = _JOINER | _STRONG | _WEAK
 
@@ -412,18 +417,28 @@ class _Reader:
             issue: bool | None
             if not mask & _VERBS:
                 issue = None  # no verb can start anywhere (asked before each list)
-            elif _has(lx.requests, tokens, token_masks, mask, _REQUEST):
+            # Each test is _has() written out (a SURE bit, or a start bit and a look), which
+            # saves a call per list on every clause.
+            elif mask & _REQUEST_SURE or (
+                mask & _REQUEST and _contains(lx.requests, tokens, token_masks, _REQUEST)
+            ):
                 issue = True
-            elif _has(lx.steps, tokens, token_masks, mask, _STEP):
+            elif mask & _STEP_SURE or (
+                mask & _STEP and _contains(lx.steps, tokens, token_masks, _STEP)
+            ):
                 issue = False  # "har provat", "restarted": something tried
-            elif _has(lx.problems, tokens, token_masks, mask, _PROBLEM):
+            elif mask & _PROBLEM_SURE or (
+                mask & _PROBLEM and _contains(lx.problems, tokens, token_masks, _PROBLEM)
+            ):
                 issue = True
-            elif _has(lx.states, tokens, token_masks, mask, _STATE):
+            elif mask & _STATE_SURE or (
+                mask & _STATE and _contains(lx.states, tokens, token_masks, _STATE)
+            ):
                 issue = False  # "datorn är ny", "jag kör Windows"
             else:
                 issue = None
             verbless = issue is None
-            if verbless and topics and (
+            if verbless and topics and mask & _CUES and (
                 _has(lx.computer_name_cues, tokens, token_masks, mask, _COMPUTER_NAME_CUE)
                 or _has(lx.username_cues, tokens, token_masks, mask, _USERNAME_CUE)
             ):

@@ -203,6 +203,7 @@ def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
 
 _JOINER = BIT["joiners"]
 _CONSEQUENCE = BIT["consequences"]
+_SPLIT = _JOINER | _CONSEQUENCE
 
 
 def split_clauses(
@@ -220,7 +221,7 @@ def split_clauses(
         start = 0
         after = 1  # where the next split may be; a match is not split again inside
         # Only where a joiner or consequence can start (by the token masks) is it looked for.
-        for i in [i for i, mask in enumerate(piece_masks) if mask & (_JOINER | _CONSEQUENCE)]:
+        for i in [i for i, mask in enumerate(piece_masks) if mask & _SPLIT]:
             if i < after:
                 continue
             mask = piece_masks[i]
