@@ -294,10 +294,12 @@ class _Reader:
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        named: list[tuple[int, str]] = []  # (first position, name) of each device named
+        # Topic index -> (first position, name) of each device named.
+        named: dict[int, tuple[int, str]] = {}
         if mask >= TOPIC_BIT:
             # One left-to-right pass for all topics: each topic's matches are those of its
-            # find() (after[k]: where topic k may match next; absent until its first match).
+            # find(). after[k]: where topic k may match next, kept only after a match of more
+            # than one token (after a one-token match at i, the pass is past i + 1 anyway).
             after: dict[int, int] = {}
             memo, starts = self.starts_memo, lx.topic_starts
             prepositions = bool(mask & _PREPOSITION)
@@ -308,15 +310,16 @@ class _Reader:
                 if found is None:
                     found = starts(token)
                 for k, words, name, device, sure in found:  # none where no topic can start
-                    end = after.get(k)
-                    if end is not None and i < end:
+                    if after and i < after.get(k, 0):
                         continue
-                    n = sure or words.match_at(tokens, i)
-                    if not n:
-                        continue
-                    if end is None and device:
-                        named.append((i, name))
-                    after[k] = i + n
+                    if not sure:
+                        n = words.match_at(tokens, i)
+                        if not n:
+                            continue
+                        if n > 1:
+                            after[k] = i + n
+                    if device and k not in named:
+                        named[k] = (i, name)
                     if name in primary:
                         continue  # secondary counts only when primary is empty
                     # Only a preposition among the three tokens before puts it in a phrase; a
@@ -335,7 +338,7 @@ class _Reader:
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
         if named:
-            self.last_device = max(named)[1]  # the device named last in the clause
+            self.last_device = max(named.values())[1]  # the device named last in the clause
         elif _has(lx.parts, tokens, masks, mask, _PART):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
