@@ -502,6 +502,16 @@ def _matters(units: list[_Unit], lexicon: Lexicon) -> list[tuple[set[str], list[
         if not unit.issue or not unit.topics:
             continue
         topics, members = set(unit.topics), [unit]
+        if len(groups) == 1:
+            # One group so far (most mails): join it in place, as the loop below would
+            # (the same topics and members in the same order), or open a second.
+            g_topics, g_members = groups[0]
+            if not g_topics.isdisjoint(topics) or same_matter(g_topics, topics):
+                g_topics |= topics
+                g_members.append(unit)
+            else:
+                groups.append((topics, members))
+            continue
         rest = []
         for group in groups:
             g_topics, g_members = group
