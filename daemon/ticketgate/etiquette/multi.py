@@ -64,6 +64,7 @@ _CONSEQUENCE = BIT["consequences"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
 _PART = BIT["parts"]
+_PART_SURE = _PART << SURE
 _CLOSING = BIT["closings"]
 _COMPUTER_NAME_CUE = BIT["computer_name_cues"]
 _USERNAME_CUE = BIT["username_cues"]
@@ -291,6 +292,8 @@ class _Reader:
         where or with what, not the matter; it counts only when nothing else is named.
         `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
+        if mask < TOPIC_BIT and not mask & _PART:
+            return set()  # no topic nor part word can start anywhere
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
@@ -339,7 +342,7 @@ class _Reader:
         topics = primary or secondary
         if named:
             self.last_device = max(named.values())[1]  # the device named last in the clause
-        elif _has(lx.parts, tokens, masks, mask, _PART):
+        elif mask & _PART_SURE or (mask & _PART and _contains(lx.parts, tokens, masks, _PART)):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
