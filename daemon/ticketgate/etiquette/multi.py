@@ -215,15 +215,15 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
             not mask & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q)
         ):
             continue
-        between = masks[q + 1 : at]
-        union = 0
-        for m in between:  # at most two
-            union |= m
+        # The union of the masks between, of which there are at most two.
+        if q + 1 == at:
+            return True  # nothing between, so no verb
+        union = masks[q + 1] if q + 2 == at else masks[q + 1] | masks[q + 2]
         if not union & _VERBS:
             return True  # no verb can start between
         if union & _VERBS_SURE:
             continue  # a one-word verb stands between
-        if not _any_verb(tokens[q + 1 : at], between, union, lexicon):
+        if not _any_verb(tokens[q + 1 : at], masks[q + 1 : at], union, lexicon):
             return True
     return False
 
