@@ -706,6 +706,36 @@ def test_sentences(block: str, expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Datorn är trasig.", ["Datorn", "är", "trasig"]),
+        ("Hjälp?!", ["Hjälp"]),
+        ("x_y z", None),  # "_" is a word character but not alphanumeric: the regex decides
+        ("can't log in e-post!", ["can't", "log", "in", "e-post"]),
+        ("can' t", None),
+        ("a -b", None),
+        ("a--b", None),
+        ("a - b", None),  # a clause break
+        ("Datorn, skrivaren", None),
+        ("e.g.", None),
+        ("", None),
+        ("٣ ½ ² abc\u2028def", ["٣", "½", "²", "abc", "def"]),
+    ],
+)
+def test_plain_words(sentence: str, expected: list[str] | None) -> None:
+    assert segment.plain_words(sentence) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aåZ7٣½²_ .!?,:'-\t\u2028\x1c\xa0"), max_size=30))
+def test_plain_words_are_the_sentence_tokens(sentence: str) -> None:
+    words = segment.plain_words(sentence)
+    if words is not None:
+        assert words == re.findall(r"\w++(?:['\-:.]\w++)*+", sentence)
+        assert segment.sentence_tokens(sentence) == (words, [words])
+
+
+@pytest.mark.parametrize(
     "text", ["", "abc", "åäö", "åäö 7", "x\u0663y", "ab\u2028c", "€ ½ ² ³", "٣"]
 )
 def test_has_digit_is_what_backslash_d_finds(text: str) -> None:

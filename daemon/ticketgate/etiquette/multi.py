@@ -30,6 +30,7 @@ How the text is read:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
@@ -53,15 +54,21 @@ _PROBLEM = BIT["problems"]
 _STEP = BIT["steps"]
 _STATE = BIT["states"]
 _VERBS = _REQUEST | _PROBLEM | _STEP | _STATE
+_REQUEST_SURE = _REQUEST << SURE
+_PROBLEM_SURE = _PROBLEM << SURE
+_STEP_SURE = _STEP << SURE
+_STATE_SURE = _STATE << SURE
 _VERBS_SURE = _VERBS << SURE
 _PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
 _PART = BIT["parts"]
+_PART_SURE = _PART << SURE
 _CLOSING = BIT["closings"]
 _COMPUTER_NAME_CUE = BIT["computer_name_cues"]
 _USERNAME_CUE = BIT["username_cues"]
+_CUES = _COMPUTER_NAME_CUE | _USERNAME_CUE  # neither can match where neither bit is set
 # What _strip_transition can remove; a clause whose tokens have none of these bits keeps all.
 _TRANSITION = _JOINER | _STRONG | _WEAK
 
@@ -99,6 +106,10 @@ def _contains(words: Phrases, tokens: list[str], masks: list[int], bit: int) -> 
     return False
 
 
+# A clause as _Reader.sentence takes it: its tokens, their masks and the union of those.
+_Clause = tuple[list[str], list[int], int]
+
+
 @dataclass(slots=True)
 class _Unit:
     """One issue or detail: one or more clauses read as a whole."""
@@ -109,7 +120,6 @@ class _Unit:
     in_subject: bool = False
     strong: str | None = None
     weak: str | None = None
-    words: list[str] = field(default_factory=list)
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
@@ -205,15 +215,15 @@ def _in_phrase(tokens: list[str], masks: list[int], at: int, lexicon: Lexicon) -
             not mask & _PREPOSITION or not lexicon.prepositions.match_at(tokens, q)
         ):
             continue
-        between = masks[q + 1 : at]
-        union = 0
-        for m in between:  # at most two
-            union |= m
+        # The union of the masks between, of which there are at most two.
+        if q + 1 == at:
+            return True  # nothing between, so no verb
+        union = masks[q + 1] if q + 2 == at else masks[q + 1] | masks[q + 2]
         if not union & _VERBS:
             return True  # no verb can start between
         if union & _VERBS_SURE:
             continue  # a one-word verb stands between
-        if not _any_verb(tokens[q + 1 : at], between, union, lexicon):
+        if not _any_verb(tokens[q + 1 : at], masks[q + 1 : at], union, lexicon):
             return True
     return False
 
@@ -272,6 +282,8 @@ class _Reader:
         self.units: list[_Unit] = []
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
+        # Lookups in the lexicon's memos (emptied in place, so these stay right).
+        self.starts_memo = lexicon.topic_starts_memo()
 
     def topics(self, tokens: list[str], masks: list[int], mask: int) -> set[str]:
         """The clause's topics, with part words ("skärmen", "the charger") given to a device.
@@ -280,15 +292,19 @@ class _Reader:
         where or with what, not the matter; it counts only when nothing else is named.
         `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
+        if mask < TOPIC_BIT and not mask & _PART:
+            return set()  # no topic nor part word can start anywhere
         lx = self.lexicon
         primary: set[str] = set()
         secondary: set[str] = set()
-        named: list[tuple[int, str]] = []  # (first position, name) of each device named
+        # Topic index -> (first position, name) of each device named.
+        named: dict[int, tuple[int, str]] = {}
         if mask >= TOPIC_BIT:
             # One left-to-right pass for all topics: each topic's matches are those of its
-            # find() (after[k]: where topic k may match next; absent until its first match).
+            # find(). after[k]: where topic k may match next, kept only after a match of more
+            # than one token (after a one-token match at i, the pass is past i + 1 anyway).
             after: dict[int, int] = {}
-            memo, starts = lx.topic_starts_memo(), lx.topic_starts
+            memo, starts = self.starts_memo, lx.topic_starts
             prepositions = bool(mask & _PREPOSITION)
             i = -1
             for token in tokens:
@@ -297,32 +313,36 @@ class _Reader:
                 if found is None:
                     found = starts(token)
                 for k, words, name, device, sure in found:  # none where no topic can start
-                    end = after.get(k)
-                    if end is not None and i < end:
+                    if after and i < after.get(k, 0):
                         continue
-                    n = sure or words.match_at(tokens, i)
-                    if not n:
-                        continue
-                    if end is None and device:
-                        named.append((i, name))
-                    after[k] = i + n
+                    if not sure:
+                        n = words.match_at(tokens, i)
+                        if not n:
+                            continue
+                        if n > 1:
+                            after[k] = i + n
+                    if device and k not in named:
+                        named[k] = (i, name)
                     if name in primary:
                         continue  # secondary counts only when primary is empty
-                    # Only a preposition among the three tokens before puts it in a phrase.
-                    in_phrase = (
-                        prepositions
-                        and (
-                            (i > 0 and masks[i - 1] & _PREPOSITION)
-                            or (i > 1 and masks[i - 2] & _PREPOSITION)
-                            or (i > 2 and masks[i - 3] & _PREPOSITION)
+                    # Only a preposition among the three tokens before puts it in a phrase; a
+                    # one-word one just before does for certain (no verb can stand between).
+                    in_phrase = prepositions and (
+                        (i > 0 and masks[i - 1] & _PREPOSITION_SURE)
+                        or (
+                            (
+                                (i > 0 and masks[i - 1] & _PREPOSITION)
+                                or (i > 1 and masks[i - 2] & _PREPOSITION)
+                                or (i > 2 and masks[i - 3] & _PREPOSITION)
+                            )
+                            and _in_phrase(tokens, masks, i, lx)
                         )
-                        and _in_phrase(tokens, masks, i, lx)
                     )
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
         if named:
-            self.last_device = max(named)[1]  # the device named last in the clause
-        elif _has(lx.parts, tokens, masks, mask, _PART):
+            self.last_device = max(named.values())[1]  # the device named last in the clause
+        elif mask & _PART_SURE or (mask & _PART and _contains(lx.parts, tokens, masks, _PART)):
             # "Skärmen förblir svart" after "min laptop": the laptop's screen. Next to another
             # topic ("Teams crashes when I share my screen") it is the user's own computer.
             owner = lx.parts_default if topics else self.last_device or lx.parts_default
@@ -345,53 +365,51 @@ class _Reader:
                     seen[sentence] = tokens  # sentences() strips each
                 if not tokens:
                     continue  # no clause: nothing to read, nothing carried over changes
-                found = [known(t) for t in tokens]  # lx.masks(tokens), from the memo
-                masks = lx.masks(tokens) if None in found else cast(list[int], found)
+                masks = cast(list[int], list(map(known, tokens)))  # lx.masks(), from the memo
+                try:
+                    mask = reduce(or_, masks, 0)  # _union(masks), without the call
+                except TypeError:  # a token not in the memo yet (None): ask for all
+                    masks = lx.masks(tokens)
+                    mask = reduce(or_, masks, 0)
                 if masks[0] & _CLOSING:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
                         continue  # "Thanks, Lee" at the end of a line
-                mask = reduce(or_, masks, 0)  # _union(masks), without the call
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
-                    self.sentence(
-                        [tokens], list_item=block.list_item, masks=[masks], unions=[mask]
-                    )
+                    self.sentence(((tokens, masks, mask),), block.list_item)
                     continue
                 split = split_clauses(pieces, masks, lx)
+                if len(split) == 1 and split[0][0] is tokens:  # not split: the union is known
+                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    continue
                 self.sentence(
-                    [tokens for tokens, _ in split],
-                    list_item=block.list_item,
-                    masks=[clause_masks for _, clause_masks in split],
+                    [
+                        (clause, clause_masks, reduce(or_, clause_masks, 0))  # _union
+                        for clause, clause_masks in split
+                    ],
+                    block.list_item,
                 )
         return self.units
 
-    def sentence(
-        self,
-        clauses: list[list[str]],
-        *,
-        list_item: bool,
-        masks: list[list[int]] | None = None,
-        unions: list[int] | None = None,
-    ) -> None:
-        """Class the clauses of one sentence, appending units. `masks` are each clause's
-        token masks (Lexicon.masks) and `unions` the union of each clause's masks, when the
-        caller has them."""
+    def sentence(self, clauses: Sequence[_Clause], list_item: bool) -> None:
+        """Class the clauses of one sentence, appending units. Each clause comes as its
+        tokens, their masks (Lexicon.masks) and the union of those."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
         in_detail = False  # the clause before was a modifier folded into `current`
-        if masks is None:
-            masks = [lx.masks(raw) for raw in clauses]
-        if unions is None:
-            unions = [reduce(or_, raw_masks, 0) for raw_masks in masks]  # _union of each
-        for raw, raw_masks, mask in zip(clauses, masks, unions, strict=True):
-            if mask & _TRANSITION:
+        for raw, raw_masks, mask in clauses:
+            if mask & _TRANSITION and (
+                raw_masks[0] & _TRANSITION
+                or (mask & _WEAK and _union(raw_masks[1:_WEAK_WINDOW]) & _WEAK)
+            ):
                 tokens, token_masks, strong, weak = _strip_transition(raw, raw_masks, lx)
                 if tokens is not raw:
                     mask = _union(token_masks)
-            else:  # no joiner nor transition can start anywhere: nothing to strip
+            else:  # no joiner nor transition at the start, no weak one in the window: nothing
+                # to strip (_strip_transition would return the clause as it is)
                 tokens, token_masks, strong, weak = raw, raw_masks, None, None
             strong, weak = strong or strong_carry, weak or weak_carry
             if not tokens:
@@ -405,18 +423,28 @@ class _Reader:
             issue: bool | None
             if not mask & _VERBS:
                 issue = None  # no verb can start anywhere (asked before each list)
-            elif _has(lx.requests, tokens, token_masks, mask, _REQUEST):
+            # Each test is _has() written out (a SURE bit, or a start bit and a look), which
+            # saves a call per list on every clause.
+            elif mask & _REQUEST_SURE or (
+                mask & _REQUEST and _contains(lx.requests, tokens, token_masks, _REQUEST)
+            ):
                 issue = True
-            elif _has(lx.steps, tokens, token_masks, mask, _STEP):
+            elif mask & _STEP_SURE or (
+                mask & _STEP and _contains(lx.steps, tokens, token_masks, _STEP)
+            ):
                 issue = False  # "har provat", "restarted": something tried
-            elif _has(lx.problems, tokens, token_masks, mask, _PROBLEM):
+            elif mask & _PROBLEM_SURE or (
+                mask & _PROBLEM and _contains(lx.problems, tokens, token_masks, _PROBLEM)
+            ):
                 issue = True
-            elif _has(lx.states, tokens, token_masks, mask, _STATE):
+            elif mask & _STATE_SURE or (
+                mask & _STATE and _contains(lx.states, tokens, token_masks, _STATE)
+            ):
                 issue = False  # "datorn är ny", "jag kör Windows"
             else:
                 issue = None
             verbless = issue is None
-            if verbless and topics and (
+            if verbless and topics and mask & _CUES and (
                 _has(lx.computer_name_cues, tokens, token_masks, mask, _COMPUTER_NAME_CUE)
                 or _has(lx.username_cues, tokens, token_masks, mask, _USERNAME_CUE)
             ):
@@ -445,7 +473,6 @@ class _Reader:
                     )
                 if target is not None and folds:
                     target.topics |= topics
-                    target.words += tokens
                     current, in_detail = target, True
                     continue
             in_detail = False
@@ -461,13 +488,10 @@ class _Reader:
                     issue = bool(topics)  # the next item of an enumeration after a request
                 else:
                     current.topics |= topics  # "... startat om både routern och datorn"
-                    current.words += tokens
                     continue
-            # Positional (issue, topics, list_item, in_subject, strong, weak, words): made for
-            # most clauses, and keywords cost more.
-            current = _Unit(
-                issue, topics, list_item, self.in_subject, strong, weak, list(tokens)
-            )
+            # Positional (issue, topics, list_item, in_subject, strong, weak): made for most
+            # clauses, and keywords cost more.
+            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak)
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
 
@@ -481,6 +505,16 @@ def _matters(units: list[_Unit], lexicon: Lexicon) -> list[tuple[set[str], list[
         if not unit.issue or not unit.topics:
             continue
         topics, members = set(unit.topics), [unit]
+        if len(groups) == 1:
+            # One group so far (most mails): join it in place, as the loop below would
+            # (the same topics and members in the same order), or open a second.
+            g_topics, g_members = groups[0]
+            if not g_topics.isdisjoint(topics) or same_matter(g_topics, topics):
+                g_topics |= topics
+                g_members.append(unit)
+            else:
+                groups.append((topics, members))
+            continue
         rest = []
         for group in groups:
             g_topics, g_members = group

@@ -98,6 +98,12 @@ def blocks(text: str, lexicon: Lexicon) -> list[Block]:
 
 def sentences(text: str) -> list[str]:
     """Split a block into sentences."""
+    body = text[:-1]
+    if "." not in body and "!" not in body and "?" not in body and ";" not in text:
+        # No end mark but perhaps the last character: nothing follows one, so nothing splits
+        # (a few substring scans cost less than the regex search below).
+        piece = text.strip()
+        return [piece] if piece else []
     if ";" not in text and not _FULL_STOP_SPACE_RE.search(text):
         # No sentence end followed by space: _FULL_STOP_RE would not split; this test is
         # cheaper than the split (whose lookbehind is tried at every character).
@@ -151,10 +157,41 @@ def plain_piece_tokens(sentence: str) -> list[list[str]]:
     return pieces
 
 
+def plain_words(sentence: str) -> list[str] | None:
+    """The tokens of a sentence made of words and whitespace only, with at most end marks
+    (". ! ?") after its last word, as split() finds them; None for any other sentence. A word
+    may hold ' or - between two word characters ("can't", "e-post").
+
+    The token pattern's \\w is what str.isalnum() accepts, plus "_": when the words joined are
+    all alphanumeric, no character but whitespace separates them and none joins two words
+    (' - : .), so each word is a token; the end marks stripped are no word characters. Most
+    sentences are of this kind, and split() with one isalnum() costs less than a regex scan.
+    """
+    words = sentence.rstrip(".!?").split()
+    joined = "".join(words)
+    if joined.isalnum():
+        return words
+    if not ("'" in joined or "-" in joined):
+        return None
+    if not joined.replace("'", "").replace("-", "").isalnum():
+        return None
+    # Each ' and - must stand between two word characters, so that a word is one token: none
+    # stands next to whitespace (or the text's ends, spaced) or to another joiner.
+    spaced = f" {' '.join(words)} "
+    if " '" in spaced or "' " in spaced or "''" in spaced or " -" in spaced:
+        return None
+    if "- " in spaced or "--" in spaced or "'-" in spaced or "-'" in spaced:
+        return None
+    return words
+
+
 def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
     """The tokens of a sentence that normalise() leaves unchanged, and its pieces between
     clause breaks (plain_piece_tokens): without a mark that a break holds, the sentence is
     one piece, found by the plain token scan."""
+    words = plain_words(sentence)
+    if words is not None:
+        return words, [words]
     if _BREAK_MARK_RE.search(sentence):
         pieces = plain_piece_tokens(sentence)
         return (pieces[0] if len(pieces) == 1 else [t for p in pieces for t in p]), pieces
@@ -166,23 +203,25 @@ def sentence_tokens(sentence: str) -> tuple[list[str], list[list[str]]]:
 
 _JOINER = BIT["joiners"]
 _CONSEQUENCE = BIT["consequences"]
+_SPLIT = _JOINER | _CONSEQUENCE
 
 
 def split_clauses(
     pieces: list[list[str]], masks: list[int], lexicon: Lexicon
 ) -> list[tuple[list[str], list[int]]]:
     """clauses_of(pieces) with each clause's token masks, given `masks`, the masks of all the
-    pieces' tokens in order (Lexicon.masks)."""
+    pieces' tokens in order (Lexicon.masks). A clause that is a whole piece comes as that
+    piece's list itself (with `masks` itself for a single piece), not a copy."""
     out: list[tuple[list[str], list[int]]] = []
     joiners, consequences = lexicon.joiners, lexicon.consequences
     at = 0
     for tokens in pieces:
-        piece_masks = masks[at : at + len(tokens)]
+        piece_masks = masks if len(pieces) == 1 else masks[at : at + len(tokens)]
         at += len(tokens)
         start = 0
         after = 1  # where the next split may be; a match is not split again inside
         # Only where a joiner or consequence can start (by the token masks) is it looked for.
-        for i in [i for i, mask in enumerate(piece_masks) if mask & (_JOINER | _CONSEQUENCE)]:
+        for i in [i for i, mask in enumerate(piece_masks) if mask & _SPLIT]:
             if i < after:
                 continue
             mask = piece_masks[i]
@@ -193,7 +232,7 @@ def split_clauses(
                 out.append((tokens[start:i], piece_masks[start:i]))
                 start = i
                 after = i + n
-        out.append((tokens[start:], piece_masks[start:]))
+        out.append((tokens, piece_masks) if not start else (tokens[start:], piece_masks[start:]))
     return [c for c in out if c[0]]
 
 
