@@ -50,9 +50,12 @@ class Arrivals:
     rate above what the pipeline processes anyway. Only then does the child give way to the
     listener (short write transactions, pauses): a burst is taken in at the listener's speed
     and worked off after it, while a steady stream the pipeline can follow gets its full speed.
+    The default, 600 a second, is below the ~700 a second the pipeline does on the 2-core
+    development machine (BENCHMARKS.md, session 3): a threshold below the stream the child
+    could follow made it give way to a listener that had CPU to spare, and fall behind.
     """
 
-    def __init__(self, window: float = 0.1, threshold: int = 20) -> None:
+    def __init__(self, window: float = 0.1, threshold: int = 60) -> None:
         self.window = window
         self.threshold = threshold
         self._seen: deque[tuple[float, int]] = deque()
