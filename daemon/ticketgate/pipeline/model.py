@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -24,6 +24,23 @@ class Envelope:
     peer: str = ""
     received_at: float = 0.0
     spool_id: int | None = None
+
+
+_Frozen = TypeVar("_Frozen")
+
+
+def _copied(instance: _Frozen, fields: frozenset[str], changes: dict[str, Any]) -> _Frozen:
+    """`instance` with `changes`, as dataclasses.replace() gives it, without running __init__;
+    for frozen dataclasses without __post_init__ or slots. Names are checked as replace()
+    would (no set is made when all are known)."""
+    if not fields.issuperset(changes):
+        unknown = changes.keys() - fields
+        raise TypeError(f"{type(instance).__name__} has no field {sorted(unknown)[0]!r}")
+    copy = object.__new__(type(instance))
+    state = copy.__dict__
+    state.update(instance.__dict__)
+    state.update(changes)
+    return copy
 
 
 @dataclass(frozen=True)
@@ -66,14 +83,7 @@ class Verdict:
         # object.__setattr__ (the class is frozen): a dozen notes per message made that a
         # visible cost. A copy of the instance dict gives the same object (no field has a
         # default factory or __post_init__), checking names as replace() would.
-        if not _VERDICT_FIELD_SET.issuperset(changes):  # no set made when all are known
-            unknown = changes.keys() - _VERDICT_FIELD_SET
-            raise TypeError(f"Verdict has no field {sorted(unknown)[0]!r}")
-        copy = object.__new__(Verdict)
-        state = copy.__dict__
-        state.update(self.__dict__)
-        state.update(changes)
-        return copy
+        return _copied(self, _VERDICT_FIELD_SET, changes)
 
     def with_flag(self, flag: str, why: str, stage: str) -> Verdict:
         if flag in self.flags:
@@ -127,14 +137,7 @@ class Message:
         generated __init__; a copy of the instance dict is the same object (no field has
         __post_init__, and `verdict`'s default factory never runs for a copy).
         """
-        if not _MESSAGE_FIELD_SET.issuperset(changes):
-            unknown = changes.keys() - _MESSAGE_FIELD_SET
-            raise TypeError(f"Message has no field {sorted(unknown)[0]!r}")
-        copy = object.__new__(Message)
-        state = copy.__dict__
-        state.update(self.__dict__)
-        state.update(changes)
-        return copy
+        return _copied(self, _MESSAGE_FIELD_SET, changes)
 
     def ticket(self, view: StoreView, number: int) -> Ticket | None:
         """view.ticket(number), read from the store once for this message.
