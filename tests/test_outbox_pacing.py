@@ -299,3 +299,83 @@ def test_stopping_writes_the_results_still_waiting(
     _serve(tmp_path, transport, scenario, "a@example.org", "b@example.org")
     assert found["states"] == {"a@example.org": "sent", "b@example.org": "sent"}
     assert sorted(transport.sent) == ["a@example.org", "b@example.org"]
+
+
+# -- Maildir durability: one directory fsync per recorded group ----------------------------
+
+
+class Settling:
+    """A Maildir transport that logs its steps, and whose first `settle` can fail."""
+
+    name = "maildir"
+
+    def __init__(self, box: Path, fail_first: bool = False) -> None:
+        from ticketgate.outbox.transport import MaildirTransport
+
+        self.maildir = MaildirTransport(box)
+        self.steps: list[str] = []
+        self.fail_first = fail_first
+        self.sent: list[str] = []
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        self.steps.append("deliver")
+        self.sent.append(rcpt_to)
+        return self.maildir.deliver(mail_from, rcpt_to, raw)
+
+    def settle(self) -> None:
+        self.steps.append("settle")
+        if self.fail_first:
+            self.fail_first = False
+            raise OSError("disk went away")
+        self.maildir.settle()
+
+
+def test_deliveries_are_recorded_sent_only_after_their_maildir_is_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_LINGER", 30.0)  # the four share one record
+    transport = Settling(tmp_path / "box", fail_first=True)
+    found: dict[str, Any] = {}
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        await worker.start()
+        await _until(lambda: transport.steps.count("settle") >= 1)
+        await _until(lambda: set(_states(store).values()) == {"sent"})
+        found["states_after"] = _states(store)
+        await worker.stop()
+
+    gated = Gated(together=4)  # the four deliveries end together
+    original = transport.deliver
+
+    def deliver(mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        assert gated.barrier is not None
+        gated.barrier.wait(10)
+        return original(mail_from, rcpt_to, raw)
+
+    transport.deliver = deliver  # type: ignore[method-assign]
+    _serve(tmp_path, transport, scenario, *FOUR)  # type: ignore[arg-type]
+    # The first settle failed: nothing was recorded, the four were tried again (the Maildir
+    # found its files) and recorded after a settle that worked; one file each.
+    first_settle = transport.steps.index("settle")
+    assert transport.steps[:first_settle] == ["deliver"] * 4
+    assert transport.steps.count("settle") >= 2
+    assert sorted(transport.sent) == sorted(FOUR * 2)
+    assert len(list((tmp_path / "box" / "new").iterdir())) == 4
+
+
+def test_a_group_of_maildir_deliveries_costs_one_directory_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ticketgate.outbox import transport as transport_module
+
+    synced: list[Path] = []
+    real = transport_module._fsync_dir
+    monkeypatch.setattr(transport_module, "_fsync_dir", lambda p: (synced.append(p), real(p)))
+    box = transport_module.MaildirTransport(tmp_path / "box")
+    for n in range(5):
+        box.deliver("", f"u{n}@example.org", b"Subject: x\r\n\r\nx\r\n")
+    assert synced == []  # not yet durable by name: the outbox records none of them yet
+    box.settle()
+    box.settle()  # nothing new since: no second fsync
+    assert synced == [tmp_path / "box" / "new"]
+    transport_module.settle(Recording())  # a transport without settle: nothing to do

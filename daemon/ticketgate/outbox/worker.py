@@ -48,7 +48,7 @@ from ..store import tickets as t
 from ..store.reads import StoreView
 from . import rows
 from .rows import OutboxRow
-from .transport import PermanentFailure, TemporaryFailure, Transport, transport_for
+from .transport import PermanentFailure, TemporaryFailure, Transport, settle, transport_for
 
 log = structlog.get_logger("ticketgate.outbox")
 
@@ -348,6 +348,9 @@ class OutboxWorker:
                     for e in batch]
 
         try:
+            if any(e.result.outcome == "sent" for e in batch):
+                assert self._loop is not None
+                await self._loop.run_in_executor(None, settle, self.transport)
             states = await self.store.writer.run(job)
         except Exception as exc:
             # Not recorded: the rows stay pending and are delivered again, as the same mail.
