@@ -247,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("inject", parents=[common],
-                       help="spool one message from standard input (for an MTA's pipe)")
+                       help="spool one message from standard input (for an MTA's pipe)",
+                       description="Spool one message from standard input. Exits 0 when it is "
+                       "stored, 67 for a recipient that is no function address, 65 for a "
+                       "message over max_message_size, and 75 (the MTA keeps the mail and "
+                       "retries) for anything else, a broken settings or rules file included.")
     p.add_argument("--rcpt", action="append", required=True, metavar="ADDR",
                    help="envelope recipient: a function address (repeatable)")
     p.add_argument("--from", dest="sender", default="", metavar="ADDR",
@@ -312,7 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
-        return exits.CONFIG
+        # A broken settings or rules file is no fault of the mail that `inject` was given:
+        # 75 keeps it in the MTA's queue until an admin fixes the file; 78 would bounce it.
+        return exits.TEMPFAIL if args.command == "inject" else exits.CONFIG
     except KeyboardInterrupt:
         return exits.OK
     except Exception as exc:
