@@ -378,7 +378,7 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
     class Slowish:
         name = "test"
 
-        def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+        def deliver(self, mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
             if rcpt_to == "staff@example.org":
                 time.sleep(0.1)  # still in flight when the first one's end wakes the loop
             sent.append(rcpt_to)

@@ -38,7 +38,7 @@ class Recording:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
         self.sent.append(rcpt_to)
         return "ok"
 
@@ -212,7 +212,7 @@ class Gated(Recording):
         self.slow, self.release = slow, threading.Event()
         self.barrier = threading.Barrier(together) if together else None
 
-    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
         if self.barrier is not None:
             self.barrier.wait(10)
         if rcpt_to == self.slow:
@@ -317,7 +317,7 @@ class Settling:
         self.fail_first = fail_first
         self.sent: list[str] = []
 
-    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes) -> str:
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
         self.steps.append("deliver")
         self.sent.append(rcpt_to)
         return self.maildir.deliver(mail_from, rcpt_to, raw)
@@ -347,7 +347,7 @@ def test_deliveries_are_recorded_sent_only_after_their_maildir_is_settled(
     gated = Gated(together=4)  # the four deliveries end together
     original = transport.deliver
 
-    def deliver(mail_from: str, rcpt_to: str, raw: bytes) -> str:
+    def deliver(mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
         assert gated.barrier is not None
         gated.barrier.wait(10)
         return original(mail_from, rcpt_to, raw)

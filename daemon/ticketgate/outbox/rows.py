@@ -79,6 +79,11 @@ def due(
     return [from_row(r) for r in rows]
 
 
+def highest_id(conn: sqlite3.Connection) -> int:
+    """The id of the newest row, 0 for an empty outbox."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0])
+
+
 def next_due(conn: sqlite3.Connection, after: float) -> float | None:
     """When the next pending row not yet due becomes due, or None."""
     row = conn.execute(NEXT_DUE_SQL, (after,)).fetchone()

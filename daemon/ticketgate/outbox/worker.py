@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import sqlite3
 import time
@@ -170,6 +171,12 @@ class OutboxWorker:
         self._record_task: asyncio.Task[None] | None = None
         self._record_timer: asyncio.TimerHandle | None = None
         self.delivered = 0
+        # A transport looks for an earlier copy of a mail (`again`) only for a row that may
+        # have been handed to it before: one that existed when this worker first read the
+        # outbox (an earlier process may have delivered it and died before recording it), one
+        # tried before, or one whose delivery here was not recorded.
+        self._before: int | None = None  # the highest row id at the first read
+        self._unrecorded_ids: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -229,7 +236,14 @@ class OutboxWorker:
         """Rows due at `cutoff` or before but those in `skip`, and when the next one after
         `cutoff` becomes due."""
         conn = self._view.conn
+        if self._before is None:
+            self._before = rows.highest_id(conn)
         return rows.due(conn, cutoff, limit, skip), rows.next_due(conn, cutoff)
+
+    def _again(self, row: OutboxRow) -> bool:
+        """May `row`'s mail have been handed to the transport before? (see __init__)"""
+        return (self._before is None or row.id <= self._before or row.attempts > 0
+                or row.id in self._unrecorded_ids)
 
     def _cutoff(self, now: float) -> float:
         """The due time up to which rows may start now: `now`, or MAX_HOLD earlier while the
@@ -288,9 +302,11 @@ class OutboxWorker:
         bound = log.bind(outbox_id=row.id, message_id=row.message_id, ticket=code, kind=row.kind,
                          to=row.rcpt_to)
         started = time.monotonic()
+        deliver = functools.partial(self.transport.deliver, row.mail_from, row.rcpt_to, row.raw,
+                                    again=self._again(row))
+        self._unrecorded_ids.add(row.id)  # until its result is committed
         try:
-            detail = await self._loop.run_in_executor(
-                self._senders, self.transport.deliver, row.mail_from, row.rcpt_to, row.raw)
+            detail = await self._loop.run_in_executor(self._senders, deliver)
             result = Result("sent", detail)
         except TemporaryFailure as exc:
             result = Result("deferred", str(exc))
@@ -352,6 +368,7 @@ class OutboxWorker:
                 assert self._loop is not None
                 await self._loop.run_in_executor(None, settle, self.transport)
             states = await self.store.writer.run(job)
+            self._unrecorded_ids.difference_update(e.row.id for e in batch)
         except Exception as exc:
             # Not recorded: the rows stay pending and are delivered again, as the same mail.
             for e in batch:
