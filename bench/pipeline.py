@@ -39,6 +39,42 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _sys() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
+class _NullTransport:
+    name = "null"
+
+    def deliver(self, mail_from: str, rcpt_to: str, raw: bytes, *, again: bool = True) -> str:
+        return "discarded"
+
+
+def _deliver_all(daemon: Daemon) -> dict[str, float]:
+    """Run the daemon's outbox on its own loop until no row is pending; time it."""
+    import asyncio
+
+    def pending() -> int:
+        return int(daemon.store.view.conn.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+
+    async def drain() -> None:
+        await daemon.outbox.start()
+        while pending():
+            await asyncio.sleep(0.05)
+        await daemon.outbox.stop()
+
+    cpu0, sys0, wall0 = _cpu(), _sys(), time.perf_counter()
+    asyncio.run(drain())
+    wall, cpu, system = time.perf_counter() - wall0, _cpu() - cpu0, _sys() - sys0
+    sent = daemon.store.view.conn.execute(
+        "SELECT count(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
+    return {"delivered": sent, "outbox_seconds": round(wall, 3),
+            "deliveries_per_s": round(sent / wall, 1),
+            "cpu_ms_per_delivery": round(1000 * cpu / max(sent, 1), 3),
+            "sys_ms_per_delivery": round(1000 * system / max(sent, 1), 3)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mails", type=int, default=2000)
@@ -47,11 +83,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="record the drain with py-spy into FILE")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--outbox", action="store_true",
+                        help="then time the outbox delivering every row (Maildir transport)")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the site (deleting thousands of files makes the next"
+                             " file creations on a journal-less ext4 dearer: see README.md)")
+    parser.add_argument("--null-transport", action="store_true",
+                        help="with --outbox: a transport that accepts every mail and writes"
+                             " nothing (the outbox's own cost)")
+    parser.add_argument("--concurrency", type=int,
+                        help="the outbox's delivery.concurrency (default: the daemon's)")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="tg-pipe-"))
     try:
-        settings = load_settings(write_site(root))
+        settings = load_settings(write_site(root, delivery_concurrency=args.concurrency))
         configure("json", level=logging.WARNING)
         daemon = Daemon(settings)
         daemon.store.open()
@@ -82,6 +128,9 @@ def main() -> int:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
             spy.wait(30)
         daemon.worker.stop()
+        if args.null_transport:
+            daemon.outbox.transport = _NullTransport()
+        figures_outbox = _deliver_all(daemon) if args.outbox else {}
         counts = {
             table: daemon.store.view.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("tickets", "messages", "outbox")
@@ -91,15 +140,25 @@ def main() -> int:
         daemon.store.close()
         figures = {"mails": args.mails, "done": done, "seconds": round(wall, 3),
                    "mails_per_s": round(args.mails / wall, 1),
-                   "cpu_ms_per_mail": round(1000 * cpu / args.mails, 2), **counts}
+                   "cpu_ms_per_mail": round(1000 * cpu / args.mails, 2), **counts,
+                   **figures_outbox}
         if args.json:
             print(json.dumps(figures))
         else:
             print(f"pipeline: {done}/{args.mails} done in {wall:.2f}s = {args.mails / wall:.0f}"
                   f" mails/s, CPU {1000 * cpu / args.mails:.2f} ms/mail; {counts}")
+            if figures_outbox:
+                print(f"outbox: {figures_outbox['delivered']} delivered in"
+                      f" {figures_outbox['outbox_seconds']:.2f}s ="
+                      f" {figures_outbox['deliveries_per_s']:.0f}/s, CPU"
+                      f" {figures_outbox['cpu_ms_per_delivery']:.3f} ms/delivery (system"
+                      f" {figures_outbox['sys_ms_per_delivery']:.3f})")
         return 0 if done == args.mails else 1
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            print(f"# site kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

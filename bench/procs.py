@@ -133,9 +133,11 @@ def start_ceiling(workdir: Path) -> Server:
 
 
 def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.db",
-               pipeline_process: str | None = None) -> Path:
+               pipeline_process: str | None = None,
+               delivery_concurrency: int | None = None) -> Path:
     """A site like the tests' (tests/conftest.py): rules and templates copied, data in var/.
-    `pipeline_process` ("inline" or "separate") writes the `pipeline.process` setting."""
+    `pipeline_process` ("inline" or "separate") writes the `pipeline.process` setting;
+    `delivery_concurrency` the outbox's `delivery.concurrency` (default: the daemon's)."""
     if pipeline_process is not None:
         extra = f"pipeline: {{process: {pipeline_process}}}\n" + extra
     root.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,9 @@ def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.d
         "smtp: {host: 127.0.0.1, port: 0}\n"
         f"database: {database}\n"
         "log_format: json\n"
-        "delivery: {transport: maildir, maildir: var/maildir}\n" + extra
+        "delivery: {transport: maildir, maildir: var/maildir"
+        + (f", concurrency: {delivery_concurrency}" if delivery_concurrency else "") + "}\n"
+        + extra
     )
     return path
 
