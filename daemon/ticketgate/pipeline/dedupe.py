@@ -58,7 +58,27 @@ def _common(wa: list[str], counts_b: Counter[str]) -> int:
     return sum(min(n, counts_b[w]) for w, n in Counter(wa).items())
 
 
-def best_similarity(texts: Iterable[str], first: str, threshold: float) -> float | None:
+class Compared:
+    """The words of a mail's texts, read once for all the open tickets it is compared with."""
+
+    __slots__ = ("_counts", "words")
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        # The new text and the full text are often the same string.
+        self.words = [_words(text) for text in dict.fromkeys(texts)]
+        self._counts: list[Counter[str] | None] = [None] * len(self.words)
+
+    def counts(self, i: int) -> Counter[str]:
+        """The words of text `i`, counted."""
+        counted = self._counts[i]
+        if counted is None:
+            counted = self._counts[i] = Counter(self.words[i])
+        return counted
+
+
+def best_similarity(
+    texts: Iterable[str] | Compared, first: str, threshold: float
+) -> float | None:
     """max(similarity(t, first) for t in texts) when that reaches `threshold`, else None.
 
     The exact ratio (SequenceMatcher, the costly part of resend detection) is computed only
@@ -67,19 +87,18 @@ def best_similarity(texts: Iterable[str], first: str, threshold: float) -> float
     with M the words in its matching blocks: M is at most the words both texts have (counted
     with repeats), and that at most the shorter length. The same float expression with a
     larger M is never smaller, so the bounds are exact upper bounds, rounding included.
+    `texts` may be a Compared, to read a mail's words once for several candidates.
     """
+    compared = texts if isinstance(texts, Compared) else Compared(texts)
     wb = _words(first)
-    counts_b: Counter[str] | None = None
     best: float | None = None
-    for text in dict.fromkeys(texts):  # new text and full text are often the same string
-        wa = _words(text)
+    for i, wa in enumerate(compared.words):
         length = len(wa) + len(wb)
         if length:
             if 2.0 * min(len(wa), len(wb)) / length < threshold:
                 continue
-            if counts_b is None:
-                counts_b = Counter(wb)
-            if 2.0 * _common(wa, counts_b) / length < threshold:
+            # The words both have, counted with repeats: the same from either side.
+            if 2.0 * _common(wb, compared.counts(i)) / length < threshold:
                 continue
         value = _ratio(wa, wb)
         if value >= threshold and (best is None or value > best):
@@ -109,11 +128,13 @@ def process(message: Message, context: Context) -> Message:
     policy = context.settings.pipeline
     since = (message.envelope.received_at or time.time()) - policy.resend_window
     if requester and key:
+        compared: Compared | None = None
         for ticket, status, first_text in view.resend_candidates(requester, key, since):
             if status in CLOSED:
                 continue
-            alike = best_similarity((mail.new_text, mail.text), first_text,
-                                    policy.resend_similarity)
+            if compared is None:
+                compared = Compared((mail.new_text, mail.text))
+            alike = best_similarity(compared, first_text, policy.resend_similarity)
             if alike is not None:
                 verdict = verdict.note(
                     name, f"same subject and {alike:.0%} the same text as open #{ticket}",
