@@ -53,13 +53,14 @@ from .transport import PermanentFailure, TemporaryFailure, Transport, settle, tr
 
 log = structlog.get_logger("ticketgate.outbox")
 
-# The longest a due row waits for the pipeline's backlog. A burst the pipeline works off
-# within it (3,000 mails take about 8 s at ~400 mails/s, see BENCHMARKS.md) is acknowledged
-# right after its last ticket; beyond it the outbox delivers at the pipeline's pace, each mail
-# this much late at most. Thirty seconds is also how long the pipeline child gives way to the
-# listener (daemon.CHILD_MAX_LAG): past that a flood is no burst. An acknowledgement that says
-# "we have your mail" loses nothing by half a minute.
-MAX_HOLD = 30.0
+# The longest a due row waits for the pipeline's backlog. Deliveries interleaved with the
+# pipeline cost both more than the same work done one after the other (the threads of one
+# process contend): after a 60 s flood at 0.8 x the ceiling, a 30 s bound left every ticket
+# in place 234 s after the load and the outbox empty at 239 s; five minutes gave 165 s and
+# 213 s, with 36% less CPU (BENCHMARKS.md, session 4). A burst of a few thousand mails is
+# worked off in seconds either way. Five minutes is also what a flood, or a worker stuck on a
+# failing store, can delay an acknowledgement by: a mail system's ordinary queueing delay.
+MAX_HOLD = 300.0
 
 # Results recorded together: a commit (an fsync) per result cost more than the result. The
 # linger is short next to a delivery's own fsyncs or SMTP dialogue, and it only widens the
