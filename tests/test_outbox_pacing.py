@@ -280,6 +280,107 @@ def test_a_delivered_row_waiting_for_its_record_is_not_delivered_again(
     assert sorted(transport.sent) == ["a@example.org", "b@example.org"]
 
 
+def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> dict[str, int]:
+    """Make the store refuse the first `times` recordings of results."""
+    left = {"times": times, "refused": 0}
+    real = outbox_worker.record
+
+    def record(*args: Any, **kwargs: Any) -> str:
+        if left["times"]:
+            left["times"] -= 1
+            left["refused"] += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outbox_worker, "record", record)
+    return left
+
+
+def test_results_the_store_refuses_are_kept_and_written_later_without_sending_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.05)
+    refusing = _refusing(monkeypatch, times=3)
+    transport = Recording()
+    found: dict[str, Any] = {}
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        await worker.start()
+        await _until(lambda: refusing["refused"] >= 1)
+        found["while_refused"] = list(transport.sent)
+        for _ in range(5):  # reads come and go meanwhile; the rows are still `pending`
+            worker.wake()
+            await asyncio.sleep(0.01)
+        await _until(lambda: set(_states(store).values()) == {"sent"})
+        await worker.stop()
+
+    _serve(tmp_path, transport, scenario, *FOUR)
+    assert refusing["refused"] == 3
+    assert sorted(transport.sent) == sorted(FOUR)  # each mail handed over once
+
+
+def test_no_delivery_starts_while_results_cannot_be_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.3)
+    refusing = _refusing(monkeypatch, times=1)
+    settings = load_settings(write_site(tmp_path))
+    store = Store(settings.database).open()
+    transport = Recording()
+    worker = OutboxWorker(store, settings, transport=transport, poll=0.05)
+    _queue_one(store, time.time(), "a@example.org")
+    found: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        await worker.start()
+        await _until(lambda: refusing["refused"] == 1)
+
+        def another(conn: sqlite3.Connection) -> None:
+            rows.insert(conn, ticket_id=1, kind="notification", message_id="b@x",
+                        rcpt_to="b@example.org", raw=b"Subject: b\r\n\r\nb\r\n",
+                        now=time.time())
+
+        store.writer.call(another)
+        worker.wake()
+        await asyncio.sleep(0.15)  # within the retry's wait: b is due, and waits
+        found["during"] = list(transport.sent)
+        await _until(lambda: set(_states(store).values()) == {"sent"})
+        await worker.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+    assert found["during"] == ["a@example.org"]
+    assert transport.sent == ["a@example.org", "b@example.org"]
+
+
+def test_stopping_with_a_store_that_refuses_ends_and_leaves_the_rows_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.05)
+    refusing = _refusing(monkeypatch, times=1_000_000)
+    transport = Recording()
+    found: dict[str, Any] = {}
+
+    async def scenario(worker: OutboxWorker, store: Store) -> None:
+        await worker.start()
+        await _until(lambda: refusing["refused"] >= 1)
+        started = time.monotonic()
+        await worker.stop(grace=5)
+        found["stop_s"] = time.monotonic() - started
+        refused = refusing["refused"]
+        await asyncio.sleep(0.3)  # no timer left behind keeps trying
+        found["refused_after_stop"] = refusing["refused"] - refused
+        found["states"] = _states(store)
+
+    _serve(tmp_path, transport, scenario, "a@example.org")
+    assert found["stop_s"] < 5  # a few quick tries, not the whole grace
+    assert found["refused_after_stop"] == 0
+    assert found["states"] == {"a@example.org": "pending"}  # delivered again at the next start
+    assert transport.sent == ["a@example.org"]
+
+
 def test_stopping_writes_the_results_still_waiting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,12 +455,12 @@ def test_deliveries_are_recorded_sent_only_after_their_maildir_is_settled(
 
     transport.deliver = deliver  # type: ignore[method-assign]
     _serve(tmp_path, transport, scenario, *FOUR)  # type: ignore[arg-type]
-    # The first settle failed: nothing was recorded, the four were tried again (the Maildir
-    # found its files) and recorded after a settle that worked; one file each.
+    # The first settle failed: nothing was recorded, and the same results were recorded after
+    # a settle that worked, without delivering anything again; one file each.
     first_settle = transport.steps.index("settle")
     assert transport.steps[:first_settle] == ["deliver"] * 4
     assert transport.steps.count("settle") >= 2
-    assert sorted(transport.sent) == sorted(FOUR * 2)
+    assert sorted(transport.sent) == sorted(FOUR)
     assert len(list((tmp_path / "box" / "new").iterdir())) == 4
 
 

@@ -7,7 +7,11 @@ serves SMTP ingest. Results are recorded through the single writer, with the tic
 in the same commit. A delivery's slot is free as soon as the mail is out; its result waits
 (the row counted as busy, so no read launches it again) to share one writer job and one
 commit with the results of the deliveries still running: up to RECORD_BATCH results or
-RECORD_LINGER seconds, and at once when no other delivery is running.
+RECORD_LINGER seconds, and at once when no other delivery is running. Results the store
+refuses (a full disk, an I/O error) are kept and written again later (RECORD_RETRY_FIRST,
+doubling); meanwhile their rows stay busy and no new delivery starts, so a failing store never
+makes the outbox hand the same mail over twice. Only a stop before the store recovers leaves
+them pending, to be delivered again at the next start.
 
 Retries: a temporary failure is tried again after `first` seconds (30, with up to 10% jitter:
 within a minute), then doubling up to `cap` (2 hours), until `delivery.give_up_after` has
@@ -67,6 +71,9 @@ MAX_HOLD = 300.0
 # window, already there, in which a crash makes a sent mail go again as the same mail.
 RECORD_BATCH = 32
 RECORD_LINGER = 0.05
+# A recording the store refused is tried again after this long, doubling up to the cap.
+RECORD_RETRY_FIRST = 0.2
+RECORD_RETRY_CAP = 30.0
 
 
 @dataclass(frozen=True)
@@ -174,10 +181,11 @@ class OutboxWorker:
         self.delivered = 0
         # A transport looks for an earlier copy of a mail (`again`) only for a row that may
         # have been handed to it before: one that existed when this worker first read the
-        # outbox (an earlier process may have delivered it and died before recording it), one
-        # tried before, or one whose delivery here was not recorded.
+        # outbox (an earlier process may have delivered it and died before recording it), or
+        # one tried before. A row delivered here is never launched again before its result is
+        # committed (see _record).
         self._before: int | None = None  # the highest row id at the first read
-        self._unrecorded_ids: set[int] = set()
+        self._record_failures = 0  # failed recordings in a row; while > 0 no delivery starts
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -243,8 +251,7 @@ class OutboxWorker:
 
     def _again(self, row: OutboxRow) -> bool:
         """May `row`'s mail have been handed to the transport before? (see __init__)"""
-        return (self._before is None or row.id <= self._before or row.attempts > 0
-                or row.id in self._unrecorded_ids)
+        return self._before is None or row.id <= self._before or row.attempts > 0
 
     def _cutoff(self, now: float) -> float:
         """The due time up to which rows may start now: `now`, or MAX_HOLD earlier while the
@@ -262,7 +269,8 @@ class OutboxWorker:
         while not self._stopping:
             self._wakeup.clear()
             timeout = self.poll
-            free = self.concurrency - len(self.in_flight)
+            # While results cannot be recorded, send nothing more: each would wait unrecorded.
+            free = 0 if self._record_failures else self.concurrency - len(self.in_flight)
             if free > 0:
                 cutoff = self._cutoff(self.clock())
                 self._ended_during_read.clear()
@@ -305,7 +313,6 @@ class OutboxWorker:
         started = time.monotonic()
         deliver = functools.partial(self.transport.deliver, row.mail_from, row.rcpt_to, row.raw,
                                     again=self._again(row))
-        self._unrecorded_ids.add(row.id)  # until its result is committed
         try:
             detail = await self._loop.run_in_executor(self._senders, deliver)
             result = Result("sent", detail)
@@ -329,6 +336,8 @@ class OutboxWorker:
         """Start writing the waiting results now, or once more of them have come."""
         if not self._unrecorded or self._record_task is not None:
             return  # nothing to write, or a batch is being written: it looks again when done
+        if self._record_failures:
+            return  # the retry timer set by _record starts the next attempt
         if self.in_flight and len(self._unrecorded) < RECORD_BATCH:
             if self._record_timer is None:  # others may end soon: wait for them a little
                 assert self._loop is not None
@@ -349,13 +358,18 @@ class OutboxWorker:
         self._record_task = asyncio.create_task(self._record(batch),
                                                 name="ticketgate-outbox-record")
 
-    async def _record_all(self) -> None:
-        """Write every result still waiting (at stop)."""
+    async def _record_all(self, attempts: int = 3) -> None:
+        """Write every result still waiting (at stop); a failing store gets a few tries."""
         while self._record_task is not None or self._unrecorded:
             if self._record_task is None:
+                if attempts <= 0:
+                    return  # those rows stay pending, delivered again at the next start
+                attempts -= 1
                 self._start_recording()
             assert self._record_task is not None
             await asyncio.shield(self._record_task)
+            if self._record_failures:
+                await asyncio.sleep(RECORD_RETRY_FIRST)
 
     async def _record(self, batch: list[_Ended]) -> None:
         retry, give_up = self.retry, self.settings.delivery.give_up_after
@@ -369,22 +383,35 @@ class OutboxWorker:
                 assert self._loop is not None
                 await self._loop.run_in_executor(None, settle, self.transport)
             states = await self.store.writer.run(job)
-            self._unrecorded_ids.difference_update(e.row.id for e in batch)
         except Exception as exc:
-            # Not recorded: the rows stay pending and are delivered again, as the same mail.
-            for e in batch:
-                e.log.error("outbox_record_failed", error=str(exc), outcome=e.result.outcome)
-            states = []
-        finally:
-            for e in batch:
-                self._recording.discard(e.row.id)
-                self._ended_during_read.add(e.row.id)  # a read under way may predate the commit
             self._record_task = None
-            if self._wakeup is not None:
-                self._wakeup.set()  # deferred rows change when the next one is due
-        for e, state in zip(batch, states, strict=False):
+            self._record_later(batch, exc)
+            return
+        self._record_failures = 0
+        for e in batch:
+            self._recording.discard(e.row.id)
+            self._ended_during_read.add(e.row.id)  # a read under way may predate the commit
+        self._record_task = None
+        if self._wakeup is not None:
+            self._wakeup.set()  # free to deliver; deferred rows change when the next is due
+        for e, state in zip(batch, states, strict=True):
             self._recorded(e, state)
         self._maybe_record()
+
+    def _record_later(self, batch: list[_Ended], exc: Exception) -> None:
+        """Keep results the store refused and try them again, later and later. Their rows stay
+        busy, so no read launches them again: over SMTP that would send the mail twice."""
+        self._record_failures += 1
+        delay = min(RECORD_RETRY_FIRST * 2 ** (self._record_failures - 1), RECORD_RETRY_CAP)
+        log.error("outbox_record_failed", error=str(exc), results=len(batch),
+                  failures=self._record_failures, retry_in=delay)
+        self._unrecorded[:0] = batch  # first in line, before results that came meanwhile
+        if self._record_timer is not None:
+            self._record_timer.cancel()
+            self._record_timer = None
+        if not self._stopping:  # at stop, _record_all makes the last tries itself
+            assert self._loop is not None
+            self._record_timer = self._loop.call_later(delay, self._linger_over)
 
     def _recorded(self, e: _Ended, state: str) -> None:
         row, result, bound = e.row, e.result, e.log
