@@ -280,8 +280,12 @@ def test_a_delivered_row_waiting_for_its_record_is_not_delivered_again(
     assert sorted(transport.sent) == ["a@example.org", "b@example.org"]
 
 
-def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> dict[str, int]:
-    """Make the store refuse the first `times` recordings of results."""
+def _refusing(
+    monkeypatch: pytest.MonkeyPatch, times: int, retry_first: float = 0.05
+) -> dict[str, int]:
+    """Make the store refuse the first `times` recordings of results; the outbox tries again
+    after `retry_first` seconds, doubling."""
+    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", retry_first)
     left = {"times": times, "refused": 0}
     real = outbox_worker.record
 
@@ -299,7 +303,6 @@ def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> dict[str, int]:
 def test_results_the_store_refuses_are_kept_and_written_later_without_sending_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.05)
     refusing = _refusing(monkeypatch, times=3)
     transport = Recording()
 
@@ -320,8 +323,7 @@ def test_results_the_store_refuses_are_kept_and_written_later_without_sending_ag
 def test_no_delivery_starts_while_results_cannot_be_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.3)
-    refusing = _refusing(monkeypatch, times=1)
+    refusing = _refusing(monkeypatch, times=1, retry_first=0.3)
     settings = load_settings(write_site(tmp_path))
     store = Store(settings.database).open()
     transport = Recording()
@@ -356,7 +358,6 @@ def test_no_delivery_starts_while_results_cannot_be_recorded(
 def test_stopping_with_a_store_that_refuses_ends_and_leaves_the_rows_pending(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_worker, "RECORD_RETRY_FIRST", 0.05)
     refusing = _refusing(monkeypatch, times=1_000_000)
     transport = Recording()
     found: dict[str, Any] = {}
