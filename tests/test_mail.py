@@ -21,8 +21,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticketgate import charsets, mail, mailboxes, mailheaders, mimetree
-from ticketgate.mail import Mailbox, ParsedMail, normalize_message_id, parse
+from ticketgate.mail import (
+    Mailbox,
+    ParsedMail,
+    charsets,
+    mailboxes,
+    mimetree,
+    normalize_message_id,
+    parse,
+)
+from ticketgate.mail import headers as mailheaders
+from ticketgate.mail import parsed as mail
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 CONTROL = {chr(c) for c in range(32)} | {"\x7f"}

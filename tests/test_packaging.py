@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, free_port, make_mail, send
-from ticketgate import initcmd, plytables
+from ticketgate import initcmd
+from ticketgate.mail import plytables
 
 STARTER = REPO / "daemon/ticketgate/starter"
 
@@ -145,7 +146,7 @@ def test_stale_parser_tables_are_rebuilt_in_memory_not_written(tmp_path: Path) -
     before = _snapshot(copy)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from ticketgate import plytables\n"
+        "from ticketgate.mail import plytables\n"
         "with plytables.read_only():\n"
         "    from flanker.addresslib import address\n"
         "assert address.__file__.startswith(sys.argv[1])\n"

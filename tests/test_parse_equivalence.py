@@ -30,8 +30,7 @@ from typing import Any
 import pytest
 
 from conftest import CORPORA
-from ticketgate import mimetree
-from ticketgate.mail import ParsedMail, parse
+from ticketgate.mail import ParsedMail, mimetree, parse
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "parse_golden.json"
 BENCH = Path(__file__).resolve().parents[1] / "bench"

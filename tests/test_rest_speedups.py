@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from ticketgate import mail as mailparse
-from ticketgate import mimeparts
 from ticketgate.directory import rows as directory_rows
+from ticketgate.mail import mimeparts
 from ticketgate.pipeline.model import Envelope, Message, Verdict
 from ticketgate.routing import text as routing_text
 from ticketgate.store import schema, tickets

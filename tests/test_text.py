@@ -1,4 +1,4 @@
-"""Tests of ticketgate.text: HTML to text, and the new text of replies."""
+"""Tests of ticketgate.mail.text: HTML to text, and the new text of replies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ticketgate import mail
-from ticketgate.text import html_to_text, strip_quotes_and_signature
+from ticketgate.mail.text import html_to_text, strip_quotes_and_signature
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 TALON = CORPORA / "talon"

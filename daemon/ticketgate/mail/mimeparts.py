@@ -16,7 +16,8 @@ import quopri
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from . import charsets, mailheaders
+from . import charsets
+from . import headers as mailheaders
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 flanker parses MIME structure and addresses (see DESIGN.md); when it refuses a message the stdlib
 `email` package takes over, and a plain split by boundary lines after that (see mimetree.py).
-Header blocks and charsets are handled here and in mailheaders.py/charsets.py, the same way
+Header blocks and charsets are handled here and in headers.py/charsets.py, the same way
 whichever parser read the structure; address headers in mailboxes.py. Every fallback taken is
 noted in ParsedMail.defects.
 
-``python -m ticketgate.mail --build-tables`` writes flanker's address parser tables at install
-time; without them they are built in memory at each start, and never written at run time (so the
-installed package runs from a read-only file system): see plytables.py.
+``python -m ticketgate.mail --build-tables`` (mail/__main__.py) writes flanker's address parser
+tables at install time; without them they are built in memory at each start, and never written
+at run time (so the installed package runs from a read-only file system): see plytables.py.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from __future__ import annotations
 import email.message
 import email.utils
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from . import charsets, mailboxes, mailheaders, mimetree
+from . import charsets, mailboxes, mimetree
+from . import headers as mailheaders
 from .mailboxes import MAX_MAILBOXES as MAX_MAILBOXES  # public here before the split
 from .mailboxes import Mailbox, clean_line
 from .text import html_to_text, strip_quotes_and_signature
@@ -363,11 +363,3 @@ def _unparsed(raw: bytes, max_text: int, defect: str) -> ParsedMail:
         defects=(defect[:200],),
     )
 
-
-if __name__ == "__main__":
-    # At run time the tables are never written (plytables.py); this writes them once.
-    if sys.argv[1:] not in ([], ["--build-tables"]):
-        sys.exit("usage: python -m ticketgate.mail --build-tables")
-    from .plytables import build
-
-    build()

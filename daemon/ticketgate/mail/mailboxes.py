@@ -1,6 +1,6 @@
 """Address header values to mailboxes: flanker's address parser, else the stdlib's.
 
-Split from mail.py, which gives each address header's values, joined and capped, to
+Split from parsed.py, which gives each address header's values, joined and capped, to
 parse_list(); ParsedMail carries the Mailbox values made here.
 """
 
@@ -11,7 +11,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from . import _flanker, mailheaders
+from . import _flanker
+from . import headers as mailheaders
 
 MAX_MAILBOXES = 500
 
