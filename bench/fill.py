@@ -50,7 +50,7 @@ class FillStats:
 def _key(subject: str) -> str:
     # The daemon's own normalisation when it has one, so resend lookups find these tickets.
     try:
-        from ticketgate.pipeline.dedupe import subject_key
+        from ticketgate.identity import subject_key
     except ImportError:
         return subject.casefold()
     return subject_key(subject, "DDG")

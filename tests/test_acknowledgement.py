@@ -28,15 +28,22 @@ from test_outbox import events, maildir, outbox, q, serving, to, wait_until
 from ticketgate import mail as mailparse
 from ticketgate.apply import ApplyOptions, apply
 from ticketgate.config import Settings, load_settings
-from ticketgate.outbox import LOOP_HEADER, is_our_message_id, ticket_of_reference
+from ticketgate.identity import (
+    LOOP_HEADER,
+    is_our_message_id,
+    new_message_id,
+    ticket_of_reference,
+    ticket_reference,
+)
 from ticketgate.outbox.compose import Composer, composer
 from ticketgate.outbox.headers import mailbox, one_line
-from ticketgate.outbox.ids import new_message_id, ticket_reference
-from ticketgate.outbox.policy import never_to
 from ticketgate.outbox.ratelimit import refusal
 from ticketgate.outbox.render import Outgoing, Templates, build
-from ticketgate.pipeline.model import Envelope, Message, Verdict
+from ticketgate.pipeline import decide
+from ticketgate.pipeline.model import Context, Envelope, Message, Verdict
+from ticketgate.recipients import never_to
 from ticketgate.rules import load_rules
+from ticketgate.store import StoreView
 from ticketgate.store.schema import migrate
 
 INSTANCE = "gate.test.invalid"
@@ -358,40 +365,77 @@ def _hook_env(tmp_path: Path) -> tuple[sqlite3.Connection, Composer]:
 
 
 def _apply(conn: sqlite3.Connection, hook: Composer, raw: bytes, verdict: Verdict,
-           mail_from: str = "kim@example.org") -> None:
+           mail_from: str = "kim@example.org") -> Message:
+    """The decide stage on `verdict` (as the earlier stages left it), then apply with the hook."""
     parsed = mailparse.parse(raw)
     message = Message(raw=raw, envelope=Envelope(mail_from, ("helpdesk@example.org",)),
                       mail=parsed, message_id=parsed.message_id or "x@y", verdict=verdict)
+    view = StoreView(Path(conn.execute("PRAGMA database_list").fetchone()[2]))
+    try:
+        message = decide.process(message, Context(hook.settings, hook.rules(), view))
+    finally:
+        view.close()
     conn.execute("BEGIN IMMEDIATE")
     apply(conn, message, ApplyOptions(after=(hook,)))
     conn.execute("COMMIT")
+    return message
 
 
 NEW = Verdict(action="new_ticket", queue="helpdesk", function_addresses=("helpdesk@example.org",),
-              acknowledgement="acknowledgement", rule="default:helpdesk@example.org")
+              rule="default:helpdesk@example.org")
 
 
 @pytest.mark.parametrize("kind", AUTOMAIL_CLASSES)
-def test_the_hook_never_acknowledges_an_automail_class(tmp_path: Path, kind: str) -> None:
+def test_no_automail_class_is_ever_acknowledged(tmp_path: Path, kind: str) -> None:
     conn, hook = _hook_env(tmp_path)
-    _apply(conn, hook, make_mail(), NEW.note("test", kind, automail=kind))
+    decided = _apply(conn, hook, make_mail(), NEW.note("test", kind, automail=kind))
+    assert decided.verdict.acknowledgement_decision == f"suppressed: automail: {kind}"
     assert conn.execute("SELECT kind FROM outbox").fetchall() == [("notification",)]
     (detail,) = conn.execute(
         "SELECT detail FROM events WHERE kind = 'acknowledgement_suppressed'").fetchone()
     assert json.loads(detail)["reason"] == f"automail: {kind}"
 
 
-def test_the_hook_also_refuses_the_sure_signs_itself(tmp_path: Path) -> None:
+def test_the_decision_also_refuses_the_sure_signs_itself(tmp_path: Path) -> None:
+    # Whatever the automail stage made of them (here: nothing), decide sees the sure signs.
     conn, hook = _hook_env(tmp_path)
-    _apply(conn, hook, make_mail(headers={"Auto-Submitted": "auto-generated"}), NEW)
-    _apply(conn, hook, make_mail(headers={LOOP_HEADER: "other-helpdesk.example.net"}), NEW)
-    _apply(conn, hook, make_mail(), NEW, mail_from="")
+    decided = [
+        _apply(conn, hook, make_mail(headers={"Auto-Submitted": "auto-generated"}), NEW),
+        _apply(conn, hook, make_mail(headers={LOOP_HEADER: "other-helpdesk.example.net"}), NEW),
+        _apply(conn, hook, make_mail(), NEW, mail_from=""),
+    ]
     reasons = [json.loads(d)["reason"] for (d,) in conn.execute(
         "SELECT detail FROM events WHERE kind = 'acknowledgement_suppressed' ORDER BY id")]
     assert reasons == ["Auto-Submitted: auto-generated", f"carries a {LOOP_HEADER} header",
                        "null envelope sender"]
+    assert [m.verdict.acknowledgement_suppressed for m in decided] == reasons
     assert conn.execute("SELECT count(*) FROM outbox WHERE kind = 'acknowledgement'"
                         ).fetchone() == (0,)
+
+
+def test_the_outbox_sends_only_what_was_planned(tmp_path: Path) -> None:
+    # The hook renders the decision; it does not weigh the mail again.
+    conn, hook = _hook_env(tmp_path)
+    raw = make_mail("Min dator surrar")
+    parsed = mailparse.parse(raw)
+    planned = Message(raw=raw, envelope=Envelope("kim@example.org", ("helpdesk@example.org",)),
+                      mail=parsed, message_id=parsed.message_id or "x@y",
+                      verdict=NEW.note("test", "planned elsewhere",
+                                       acknowledgement="acknowledgement",
+                                       acknowledgement_to="ola@example.org"))
+    conn.execute("BEGIN IMMEDIATE")
+    apply(conn, planned, ApplyOptions(after=(hook,)))
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT rcpt_to FROM outbox WHERE kind = 'acknowledgement'"
+                        ).fetchall() == [("ola@example.org",)]
+    quiet = NEW.note("test", "decided", acknowledgement_suppressed="a reason",
+                     acknowledgement_quiet=True)
+    conn.execute("BEGIN IMMEDIATE")
+    apply(conn, planned.evolve(verdict=quiet, message_id="other@y"),
+          ApplyOptions(after=(hook,)))
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT count(*) FROM events WHERE kind LIKE 'acknowledgement_%'"
+                        ).fetchone() == (1,)  # the first one's _queued; nothing for the quiet
 
 
 def test_route_without_acknowledgement_still_notifies(running: Running) -> None:

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from ticketgate.etiquette import (
     Lexicon,
-    code_pattern_for,
     default_lexicon,
     find_computer_name,
     find_username,
@@ -42,6 +41,7 @@ from ticketgate.etiquette.text import (
     search_first,
     tokenize,
 )
+from ticketgate.identity import code_pattern
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -85,7 +85,7 @@ def test_helpdesk_guide_subjects(lx: Lexicon) -> None:
 )
 def test_prefixes_and_code_do_not_count(lx: Lexicon, subject: str) -> None:
     assert vague_subject(subject, lx) == "only filler words: hjälp"
-    assert vague_subject(subject, lx, code_pattern=code_pattern_for("DDG")) == (
+    assert vague_subject(subject, lx, code_pattern=code_pattern("DDG")) == (
         "only filler words: hjälp"
     )
 
@@ -160,9 +160,9 @@ def test_clear_subjects(lx: Lexicon, subject: str) -> None:
 
 def test_strip_subject() -> None:
     assert strip_subject("Re: SV:  [DDG #42]  Fwd: Skrivaren  är trasig") == "Skrivaren är trasig"
-    assert strip_subject("[HELP #7] Re: x", code_pattern_for("HELP")) == "x"
+    assert strip_subject("[HELP #7] Re: x", code_pattern("HELP")) == "x"
     # A configured tag strips only its own codes.
-    assert strip_subject("[OTHER #7] x", code_pattern_for("DDG")) == "[OTHER #7] x"
+    assert strip_subject("[OTHER #7] x", code_pattern("DDG")) == "[OTHER #7] x"
     assert strip_subject("Regarding the printer") == "Regarding the printer"
     assert strip_subject("R: statistics package") == "R: statistics package"
 

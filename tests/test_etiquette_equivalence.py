@@ -33,8 +33,8 @@ from conftest import CORPORA, DATASETS
 from ticketgate import etiquette
 from ticketgate.etiquette import Lexicon, default_lexicon, segment, text
 from ticketgate.etiquette.text import MAX_TEXT, tokenize
+from ticketgate.identity import code_pattern
 from ticketgate.mail import parse
-from ticketgate.pipeline.code import code_pattern
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "etiquette_golden.json"
 BENCH = Path(__file__).resolve().parents[1] / "bench"

@@ -464,7 +464,7 @@ def test_message_ids_are_unique_and_a_forked_child_draws_its_own(
 ) -> None:
     import os
 
-    from ticketgate.outbox import ids
+    from ticketgate.identity import message_ids as ids
 
     made = [ids.new_message_id(7, "acknowledgement", "gate.test.invalid") for _ in range(2000)]
     assert len(set(made)) == len(made)
@@ -503,7 +503,7 @@ def test_never_to_names_the_first_matching_glob_as_fnmatch_does() -> None:
     from fnmatch import fnmatchcase
 
     from ticketgate.config import DEFAULT_NEVER_TO
-    from ticketgate.outbox.policy import never_to
+    from ticketgate.recipients import never_to
 
     def oracle(address: str, patterns: tuple[str, ...]) -> str | None:
         return next((p for p in patterns if fnmatchcase(address.lower(), p.lower())), None)

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ticketgate.identity import LOOP_HEADER, new_message_id, ticket_reference
 from ticketgate.outbox.headers import MAX_NAME, mailbox, one_line
-from ticketgate.outbox.ids import LOOP_HEADER, new_message_id, ticket_reference
 from ticketgate.outbox.render import PRECEDENCE, Outgoing, build
 
 INSTANCE = "helpdesk.example.org"

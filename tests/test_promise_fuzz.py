@@ -31,7 +31,7 @@ from conftest import CORPORA, REPO, write_site
 from promise_helpers import env_float, env_int
 from ticketgate import etiquette, mail, pipeline
 from ticketgate.config import load_settings
-from ticketgate.pipeline.code import code_pattern
+from ticketgate.identity import code_pattern
 from ticketgate.pipeline.model import Context, Envelope, Message
 from ticketgate.rules import load_rules
 from ticketgate.store import Store

@@ -14,10 +14,11 @@ from typing import Any
 
 from .addresses import canonical
 from .directory import rows as directory_rows
-from .pipeline.model import Message
+from .identity import requester_of
 from .store import spool as spool_rows
 from .store import tickets as t
 from .store.tickets import Applied
+from .verdict import Message
 
 # Extra writes in the same transaction (acknowledgements, notifications): later stages of
 # the product plug in here without the worker knowing about them.
@@ -27,13 +28,6 @@ AfterApply = Callable[[sqlite3.Connection, Message, Applied], None]
 @dataclass(frozen=True)
 class ApplyOptions:
     after: tuple[AfterApply, ...] = ()
-
-
-def _requester(message: Message) -> str:
-    mail = message.parsed
-    if mail.sender is not None:
-        return mail.sender.address
-    return message.envelope.mail_from.lower()
 
 
 def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> Applied:
@@ -62,7 +56,7 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
             conn,
             ticket_id,
             "correspondence" if verdict.staff_reply else "followup",
-            {"from": _requester(message), "threaded_by": verdict.threaded_by,
+            {"from": requester_of(message), "threaded_by": verdict.threaded_by,
              "flags": list(verdict.flags)},
             spool_id=spool_id,
             message_row=row,
@@ -108,7 +102,7 @@ def _store_message(conn: sqlite3.Connection, message: Message, ticket_id: int, n
         ticket_id=ticket_id,
         direction="in",
         message_id=message.message_id,
-        from_address=_requester(message),
+        from_address=requester_of(message),
         to_addresses=[m.address for m in (*mail.to, *mail.cc)],
         subject=mail.subject,
         text=mail.text,
@@ -121,7 +115,7 @@ def _store_message(conn: sqlite3.Connection, message: Message, ticket_id: int, n
 def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
     mail = message.parsed
     verdict = message.verdict
-    requester = _requester(message)
+    requester = requester_of(message)
     assert verdict.queue is not None
     # The directory's answer goes in with the row (apply records its events afterwards).
     person, lookup = (None, None) if verdict.directory is None else directory_rows.columns(

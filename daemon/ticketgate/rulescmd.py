@@ -19,9 +19,9 @@ from . import exits, pipeline
 from .addresses import canonical
 from .config import Settings
 from .directory import EXTRAS_KEY, open_directory
+from .identity import format_code, requester_address
 from .mail import parse as parse_mail
-from .pipeline.code import format_code
-from .pipeline.model import Context, Envelope, Message
+from .pipeline import Context, Envelope, Message
 from .rules import Rules, load_rules
 from .store import StoreView
 from .store.schema import migrate, tune
@@ -78,6 +78,8 @@ def summary(file: str, message: Message, tag: str) -> dict[str, Any]:
         "queue": v.queue,
         "rule": v.rule,
         "acknowledgement": v.acknowledgement,
+        "acknowledgement_to": v.acknowledgement_to,
+        "acknowledgement_decision": v.acknowledgement_decision,
         "action": v.action,
         "person": dict(v.person) if v.person is not None else None,
     }
@@ -103,7 +105,7 @@ def test(settings: Settings, files: Sequence[str], *, rcpt: Sequence[str], sende
             mail_from = sender
             if mail_from is None:
                 parsed = parse_mail(raw)
-                mail_from = parsed.sender.address if parsed.sender else ""
+                mail_from = requester_address(parsed.sender, "")
             envelope = Envelope(mail_from=mail_from, rcpt_to=_recipients(raw, rules, rcpt))
             result = pipeline.run(Message(raw=raw, envelope=envelope), context)
             if as_json:
@@ -126,7 +128,16 @@ def _explain(file: str, message: Message, tag: str, out: TextIO) -> None:
     target = f" #{v.followup_of}" if v.followup_of else ""
     out.write(
         f"  => {v.action}{target}, queue {v.queue or '-'}, rule {v.rule or '-'}, "
-        f"flags {', '.join(v.flags) or '-'}, acknowledgement {s['acknowledgement'] or 'none'}\n"
+        f"flags {', '.join(v.flags) or '-'}\n"
     )
+    out.write(f"  => acknowledgement {_acknowledgement(s)}\n")
     to = ", ".join(canonical(a) for a in message.envelope.rcpt_to)
     out.write(f"  (envelope: <{message.envelope.mail_from}> -> {to})\n\n")
+
+
+def _acknowledgement(summary: dict[str, Any]) -> str:
+    """The decision as one line: planned (template, address) or suppressed with the reason."""
+    if summary["acknowledgement"] is None:
+        return str(summary["acknowledgement_decision"])
+    return (f"planned: {summary['acknowledgement']} to {summary['acknowledgement_to']}"
+            " (unless the per-address rate limit holds it back)")

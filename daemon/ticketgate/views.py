@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .pipeline.code import format_code
+from .identity import format_code
 from .store import StoreView
 from .store.reads import TICKET_COLUMNS, ticket_from_row
 

@@ -32,9 +32,8 @@ import structlog
 from . import metrics, pipeline
 from .apply import ApplyOptions, apply
 from .config import Settings
-from .pipeline.code import find_code, format_code
-from .pipeline.dedupe import subject_key
-from .pipeline.model import Context, Envelope, Message
+from .identity import format_code
+from .pipeline import Context, Envelope, Message, Reads
 from .rules import Rules
 from .store import StorageError, Store
 from .store import spool as spool_rows
@@ -156,27 +155,23 @@ class _InFlight:
     message_ids: set[str] = field(default_factory=set)
     requests: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, message: Message, future: Future[Applied], request: tuple[str, str]) -> None:
+    def add(self, message: Message, future: Future[Applied], reads: Reads) -> None:
+        # What a verdict writes that later stages read: its Message-ID, and its request
+        # (requester and subject key), which is what resend detection looks up.
         self.items.append((message, future))
         self.message_ids.add(message.message_id)
-        self.requests.add(request)
+        self.requests.update(reads.requests)
 
-    def depends(self, message: Message, request: tuple[str, str], context: Context) -> bool:
+    def depends(self, reads: Reads, context: Context) -> bool:
+        """True when the stages read something a verdict in flight will write."""
         if not self.items:
             return False
-        mail = message.parsed
-        named = {message.message_id, *mail.in_reply_to, *mail.references}
-        if named & self.message_ids or request in self.requests:
+        if not self.message_ids.isdisjoint(reads.message_ids):
+            return True
+        if not self.requests.isdisjoint(reads.requests):
             return True
         # A code for a ticket not yet visible may name one still in flight.
-        number = find_code(mail.subject, context.settings.ticket_tag)
-        return number is not None and context.view.ticket(number) is None
-
-
-def _request(message: Message, tag: str) -> tuple[str, str]:
-    mail = message.parsed
-    sender = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
-    return sender, subject_key(mail.subject, tag)
+        return any(context.view.ticket(number) is None for number in reads.tickets)
 
 
 class Worker:
@@ -281,7 +276,6 @@ class Worker:
         rules, options = self.rules(), self.options()
         context = Context(settings=self.settings, rules=rules, view=self.store.view,
                           extras=self.extras)
-        tag = self.settings.ticket_tag
         inflight = _InFlight()
         batch = self.store.writer.batch()
         healthy = True
@@ -298,8 +292,8 @@ class Worker:
                 metrics.pipeline_started(spool_id)
                 message = pipeline.run(to_message(row), context, pipeline.PIPELINE[:1])
                 structlog.contextvars.bind_contextvars(message_id=message.message_id)
-                request = _request(message, tag)
-                if (inflight.depends(message, request, context)
+                reads = pipeline.reads(message, context)
+                if (inflight.depends(reads, context)
                         or len(inflight.items) >= MAX_IN_FLIGHT):
                     healthy = self._settle_all(inflight, batch)
                     inflight = _InFlight()
@@ -312,7 +306,7 @@ class Worker:
                 _hold(self.store, spool_id, exc)
                 continue
             future = batch.submit(partial(_apply, message=message, options=options))
-            inflight.add(message, future, request)
+            inflight.add(message, future, reads)
             if len(batch) >= APPLY_GROUP or time.monotonic() - batch.since >= APPLY_LINGER:
                 batch.flush()
             if self.yielding is not None and self.yielding():

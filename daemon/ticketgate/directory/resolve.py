@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..identity import Flag
 from .lookup import Answer, Lookup, Outcome
 from .model import Person
 
@@ -68,8 +69,9 @@ def resolve(
     flag: tuple[str, str] | None = None
     if inside:
         also = f", nor is the username {username!r} it gives" if username else ""
-        flag = ("unknown_person", f"{sender} is not in the directory{also}")
+        flag = (Flag.UNKNOWN_PERSON.value, f"{sender} is not in the directory{also}")
     elif username:
-        flag = ("private_address", f"{sender or 'the sender'} is outside the institution and "
-                                   f"the username {username!r} it gives is not in the directory")
+        flag = (Flag.PRIVATE_ADDRESS.value,
+                f"{sender or 'the sender'} is outside the institution and "
+                f"the username {username!r} it gives is not in the directory")
     return Resolution("unknown", tuple(answers), flag=flag)

@@ -12,13 +12,12 @@ Four flags, each a pure function of the mail's subject, new text and sender plus
 from .identity import find_computer_name, find_username, missing_computer_name, private_address
 from .lexicon import Lexicon, Topic, default_lexicon, load_lexicon, parse_lexicon_yaml
 from .multi import multi_issue
-from .text import code_pattern_for, strip_subject
+from .text import strip_subject
 from .vague import vague_subject
 
 __all__ = [
     "Lexicon",
     "Topic",
-    "code_pattern_for",
     "default_lexicon",
     "find_computer_name",
     "find_username",

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+# Subjects lose their reply prefixes and ticket codes by ticket identity's one pattern.
+from ..identity import strip_subject as strip_subject
+
 # A token is a run of word characters, possibly joined by ' - : . so that "doesn't", "e-post",
 # "E:C", "DDG-PC-003" and "pc:n" stay whole.
 # Possessive (++, *+): giving back a character never lets a token match differently, as a
@@ -456,39 +459,3 @@ def match_before(pattern: re.Pattern[str], text: str, end: int) -> re.Match[str]
         if m:
             return m
     return None
-
-
-# --- subjects ---------------------------------------------------------------------------------
-
-# Reply and forward prefixes of the common mail clients: Re, SV (sv/da/no reply), VS (no/da
-# forward), AW/WG (de), Fwd/FW, VB (sv Outlook forward), TR (fr), Antw (nl); with an optional
-# counter as in "Re[2]:" or "Re^2:". Italian "R:" is left out: "R: ..." is often about R itself.
-_PREFIX_RE = re.compile(
-    r"^\s*(?:re|sv|vs|aw|wg|fwd?|vb|tr|antw)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]\s*",
-    re.IGNORECASE,
-)
-# Without a configured tag: anything that looks like "[TAG #1234]".
-GENERIC_CODE_PATTERN = re.compile(r"\[\s*[^\[\]#\n]{0,40}#\s*\d+\s*\]")
-
-
-def code_pattern_for(tag: str) -> re.Pattern[str]:
-    """The ticket-code pattern for a configured tag, e.g. "DDG" matches "[DDG #1234]"."""
-    return re.compile(r"\[\s*" + re.escape(tag.strip()) + r"\s*#\s*\d+\s*\]", re.IGNORECASE)
-
-
-def strip_subject(subject: str, code_pattern: re.Pattern[str] | None = None) -> str:
-    """Remove reply/forward prefixes and ticket codes from a subject; collapse whitespace.
-
-    Prefixes are removed in any number, case and spacing, also when they follow the code
-    ("[DDG #1] Re: x"). Codes are removed wherever they occur. Without `code_pattern`, any
-    "[TAG #digits]" counts as a code.
-    """
-    pattern = code_pattern or GENERIC_CODE_PATTERN
-    text = normalise(subject or "")
-    text = pattern.sub(" ", text)
-    while True:
-        stripped = _PREFIX_RE.sub("", text, count=1).lstrip()
-        if stripped == text.lstrip():
-            break
-        text = stripped
-    return " ".join(text.split())

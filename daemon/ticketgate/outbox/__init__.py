@@ -1,19 +1,13 @@
 """The outbox: acknowledgements and queue notifications, rendered, stored and delivered.
 
-- `compose`: the after-apply hook that decides what to send (or why not) and queues it in the
-  ticket's own transaction;
-- `render`, `headers`: Jinja2 templates to text, text to a mail with safe headers;
-- `policy`, `ratelimit`: who may never be written to, and how often anyone may;
+- `compose`: the after-apply hook that renders what the pipeline decided to send (or records
+  why not) and queues it in the ticket's own transaction;
+- `render`, `headers`, `wire`: Jinja2 templates to text, text to a mail with safe headers;
+- `ratelimit`: how often anyone may be written to (the one thing the outbox still refuses);
 - `rows`: the SQL of the `outbox` table;
 - `transport`, `worker`: delivery to a Maildir or an SMTP smarthost, with retries;
-- `commands`: `ticketgate outbox list|retry`;
-- `ids`: the shape of our Message-IDs and the loop header, for recognising our own mail.
+- `commands`: `ticketgate outbox list|retry`.
 
-Only `ids` is imported here, so other parts (the automail stage) can use it cheaply.
+Our Message-IDs and the loop header are ticket identity (`ticketgate.identity`); who may be
+written to is `ticketgate.recipients`. The outbox imports nothing of the pipeline.
 """
-
-from __future__ import annotations
-
-from .ids import LOOP_HEADER, is_our_message_id, ticket_of_reference, ticket_reference
-
-__all__ = ["LOOP_HEADER", "is_our_message_id", "ticket_of_reference", "ticket_reference"]

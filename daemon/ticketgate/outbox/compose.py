@@ -1,4 +1,4 @@
-"""The after-apply hook: decide what to send about a ticket, render it, queue it.
+"""The after-apply hook: render what the pipeline decided to send about a ticket, and queue it.
 
 It runs in the writer's transaction, right after the ticket and its message are written, so
 a ticket and its acknowledgement commit together or not at all. For each mail it writes an
@@ -6,9 +6,9 @@ outbox row (delivered later by the outbox worker), an outgoing `messages` row wi
 Message-ID (so a reply that keeps only In-Reply-To threads into the ticket) and an event.
 Whatever is not sent, and why, is an event on the ticket too.
 
-- Acknowledgement: to the requester of a new ticket, from the queue's function address, unless
-  the route says none. Follow-ups get none unless `acknowledgements.on_followup`, except a
-  request sent again (flag `resent`): telling its sender the code it already has is the point.
+- Acknowledgement: decided by the pipeline's decide stage (the verdict says planned, with the
+  template and the address, or suppressed with the reason); this hook renders and queues it,
+  and holds it back only for the per-address rate limit, which depends on what was sent.
 - Notification: to the queue's staff and the route's `notify` addresses, for a new ticket and
   each follow-up, except to the author of the message. Staff addresses are the admin's, so
   they are not rate-limited; they are still never one of our own addresses.
@@ -30,22 +30,28 @@ import structlog
 
 from ..addresses import canonical
 from ..config import Settings
-from ..pipeline.code import code_pattern, find_code, format_code
-from ..pipeline.model import Message
+from ..identity import (
+    FLAGS,
+    NOTIFICATION_TEMPLATE,
+    code_pattern,
+    find_code,
+    format_code,
+    requester_of,
+    site_tags,
+    ticket_reference,
+)
+from ..identity import new_message_id as make_id
+from ..recipients import Own
 from ..rules import Queue, Rules
 from ..store import tickets as t
 from ..store.tickets import Applied
+from ..verdict import Message
 from . import ratelimit, rows
 from .headers import MAX_SUBJECT, mailbox, msg_id, one_line, references
-from .ids import new_message_id as make_id
-from .ids import ticket_reference
-from .policy import Own, acknowledgement_refusal, machine_signal
 from .render import Outgoing, Templates, build
 
 log = structlog.get_logger("ticketgate.outbox")
 
-DEFAULT_TEMPLATE = "acknowledgement"
-NOTIFICATION_TEMPLATE = "notification"
 MAX_NOTIFIED_TEXT = 20_000  # characters of the new text quoted to staff
 
 
@@ -118,7 +124,7 @@ class _Job:
         self.queue: Queue | None = self.rules.queues.get(queue_name) if queue_name else None
         self.own = Own(frozenset(self.rules.function_addresses), self.settings.instance)
         mail = message.parsed
-        self.author = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
+        self.author = requester_of(message)
         self.author_name = mail.sender.name if mail.sender else ""
         self.code = format_code(ticket_id, self.settings.ticket_tag)
         self.queued = 0
@@ -137,10 +143,10 @@ class _Job:
     @cached_property
     def subject(self) -> str:
         original = one_line(self.message.parsed.subject, MAX_SUBJECT)
-        tag = self.settings.ticket_tag
-        if find_code(original, tag) == self.ticket_id:
+        tags = site_tags(self.settings)
+        if find_code(original, tags) == self.ticket_id:
             return original  # a reply that kept the code: keep its subject as it is
-        rest = one_line(code_pattern(tag).sub(" ", original), MAX_SUBJECT)
+        rest = one_line(code_pattern(tags).sub(" ", original), MAX_SUBJECT)
         return f"{self.code} {rest}".strip()
 
     @cached_property
@@ -179,41 +185,23 @@ class _Job:
 
     # -- acknowledgement -------------------------------------------------------------------
 
-    def ack_template(self) -> tuple[str | None, str | None]:
-        """(template, None) to acknowledge, (None, why) to record a suppression, (None, None)."""
-        verdict = self.message.verdict
-        assert self.queue is not None
-        if verdict.action == "new_ticket":
-            if verdict.acknowledgement is None:  # the stronger reason first, if there is one
-                return None, machine_signal(self.message) or "the route asks for no acknowledgement"
-            return verdict.acknowledgement, None
-        resent = "resent" in verdict.flags
-        if not (resent or self.settings.acknowledgements.on_followup):
-            return None, None  # follow-ups are not acknowledged: nothing to explain
-        if verdict.staff_reply or self.author in self.queue.staff:
-            return None, None
-        name = verdict.acknowledgement or (DEFAULT_TEMPLATE if self.queue.acknowledge else None)
-        return (name, None) if name else (None, "the queue asks for no acknowledgement")
-
     def acknowledge(self) -> None:
-        template, why = self.ack_template()
-        if template is None:
-            if why:
-                self.suppress("acknowledgement", self.author, why)
+        verdict = self.message.verdict
+        template, rcpt = verdict.acknowledgement, verdict.acknowledgement_to
+        if template is None or rcpt is None:  # decided: suppressed (an event unless quiet)
+            if verdict.acknowledgement_suppressed and not verdict.acknowledgement_quiet:
+                self.suppress("acknowledgement", self.author, verdict.acknowledgement_suppressed)
             return
         acks = self.settings.acknowledgements
-        rcpt = self.author
-        why = acknowledgement_refusal(self.message, rcpt, own=self.own, patterns=acks.never_to)
-        to = mailbox(rcpt, self.author_name) if why is None else None
-        if why is None and to is None:
-            why = f"not an address we can answer: {rcpt[:100]!r}"
-        if why is None:
-            why = ratelimit.refusal(self.conn, rcpt, self.now, per_hour=acks.per_hour,
-                                    per_day=acks.per_day)
-        if why is not None or to is None:
-            self.suppress("acknowledgement", rcpt, why or "no address")
+        why = ratelimit.refusal(self.conn, rcpt, self.now, per_hour=acks.per_hour,
+                                per_day=acks.per_day)
+        if why is not None:
+            self.suppress("acknowledgement", rcpt, why)
             return
-        verdict = self.message.verdict
+        to = mailbox(rcpt, self.author_name)
+        if to is None:  # the decide stage found the address answerable; the name spoilt it
+            self.failed("acknowledgement", rcpt, f"cannot write a To header for {rcpt[:100]!r}")
+            return
         context = self.context(template=template)
         try:
             body, languages = self.c.templates.render_languages(template, acks.languages,
@@ -222,7 +210,8 @@ class _Job:
             self.template_failed("acknowledgement", rcpt, template, exc)
             return
         in_reply_to, refs = self.threading
-        sender = mailbox(self.function_address, self.queue.display_name if self.queue else "")
+        assert self.queue is not None
+        sender = mailbox(self.function_address, self.queue.display_name)
         assert sender is not None
         mail = Outgoing(
             message_id=make_id(self.ticket_id, "acknowledgement", self.settings.instance),
@@ -246,9 +235,12 @@ class _Job:
 
     def template_failed(self, kind: str, rcpt: str, template: str, exc: Exception) -> None:
         why = f"template {template!r} failed: {type(exc).__name__}: {exc}"[:500]
+        log.error(f"{kind}_template_failed", error=why)
+        self.failed(kind, rcpt, why)
+
+    def failed(self, kind: str, rcpt: str, why: str) -> None:
         if kind == "acknowledgement":
             self.ack_status = f"not sent: {why}"
-        log.error(f"{kind}_template_failed", error=why)
         self.event(f"{kind}_failed", {"to": rcpt, "reason": why})
 
     # -- notification ----------------------------------------------------------------------
@@ -320,6 +312,7 @@ class _Job:
             "requester_address": self.author,
             "flags": list(verdict.flags),
             "reasons": dict(verdict.reasons),
+            "flag_descriptions": FLAGS,  # every flag name, with what it means
             "named_code": format_code(named, tag) if named is not None else "",
             "linked_code": format_code(verdict.linked_to, tag) if verdict.linked_to else "",
             "rule": verdict.rule or "",

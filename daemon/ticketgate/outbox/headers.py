@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
+from ..recipients import address_parts
+
 MAX_SUBJECT = 200  # characters of the original subject kept in ours
 MAX_NAME = 100
 MAX_REFERENCES = 20  # Message-IDs in References: the first (the root) and the latest ones
@@ -41,17 +43,12 @@ def one_line(text: str, limit: int) -> str:
 
 
 def mailbox(address: str, name: str = "") -> Address | None:
-    """An Address for a header, or None when `address` is not a plain addr-spec we can send to.
-
-    Non-ASCII local parts (RFC 6531) are refused: they need SMTPUTF8 end to end, which an
-    automatic reply must not rely on.
-    """
-    address = address.strip()
-    if not address or not address.isascii() or any(c in address for c in " \t<>,;\"\\()"):
+    """An Address for a header, or None when `address` is not a plain addr-spec we can send to
+    (recipients.address_parts says which are)."""
+    parts = address_parts(address)
+    if parts is None:
         return None
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or "." not in domain:
-        return None
+    local, domain = parts
     try:
         return Address(display_name=one_line(name, MAX_NAME), username=local, domain=domain)
     except (HeaderParseError, ValueError, IndexError):

@@ -23,8 +23,8 @@ from typing import Any
 
 import jinja2
 
+from ..identity import LOOP_HEADER
 from .headers import one_line
-from .ids import LOOP_HEADER
 from .wire import address_field, id_field, qp_body, text_field
 
 LANGUAGE_RULE = "\n\n" + "-" * 60 + "\n\n"

@@ -47,7 +47,7 @@ import structlog
 
 from .. import metrics
 from ..config import Settings
-from ..pipeline.code import format_code
+from ..identity import format_code
 from ..store import Store
 from ..store import tickets as t
 from ..store.reads import StoreView

@@ -2,8 +2,10 @@
 
 As in Mailman 3, the order is data. A stage is a module with `name`, `description` and
 `process(message, context) -> message`; it adds to the verdict and does no I/O of its own
-beyond reads through the context's store view. The same code serves the daemon's worker and
-`ticketgate rules test`, which runs it without storing anything.
+beyond reads through the context's store view. A stage that reads committed state also says
+what it reads (`reads(message, context) -> Reads`), for the worker that commits verdicts in
+groups: it asks `pipeline.reads`, never a stage's helpers. The same code serves the daemon's
+worker and `ticketgate rules test`, which runs it without storing anything.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from . import automail, code, decide, dedupe, directory, flags, parse, route
-from .model import Context, Envelope, Message, Verdict
+from .model import Context, Envelope, Message, Reads, Verdict
 
 PIPELINE: tuple[str, ...] = (
     "parse", "automail", "dedupe", "code", "flags", "directory", "route", "decide"
@@ -38,6 +40,20 @@ def stages(order: Sequence[str] = PIPELINE) -> tuple[Stage, ...]:
     )
 
 
+# Stages that read committed state name what they read: `reads(message, context) -> Reads`.
+_READERS: tuple[Callable[[Message, Context], Reads], ...] = tuple(
+    m.reads for m in STAGES.values() if hasattr(m, "reads")
+)
+
+
+def reads(message: Message, context: Context) -> Reads:
+    """What the stages after `parse` will read of committed state for this parsed message."""
+    found = Reads()
+    for reader in _READERS:
+        found = found | reader(message, context)
+    return found
+
+
 def run(message: Message, context: Context, order: Sequence[str] = PIPELINE) -> Message:
     """Run every stage in order; the result carries the final verdict."""
     for n in order:  # the module's `process` looked up each time, as `stages` does
@@ -45,4 +61,7 @@ def run(message: Message, context: Context, order: Sequence[str] = PIPELINE) -> 
     return message
 
 
-__all__ = ["PIPELINE", "Context", "Envelope", "Message", "Stage", "Verdict", "run", "stages"]
+__all__ = [
+    "PIPELINE", "Context", "Envelope", "Message", "Reads", "Stage", "Verdict", "reads", "run",
+    "stages",
+]

@@ -8,31 +8,27 @@ new ticket linked to the named one and flagged, so nobody can write into a stran
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
-from ..outbox import ids
+from ..identity import (
+    Flag,
+    find_code,
+    format_code,
+    requester_of,
+    site_tags,
+    ticket_of_reference,
+)
 from ..store.reads import Ticket
-from .model import Context, Message, Verdict
+from .model import Context, Message, Reads, Verdict
 
 name = "code"
 description = "Find a ticket code in the subject, or a Message-ID of ours in the headers."
 
 
-@cache
-def code_pattern(tag: str) -> re.Pattern[str]:
-    """`[TAG #123]` in any case and spacing, e.g. `[ddg#123]` or `[ DDG  # 123 ]`."""
-    return re.compile(r"\[\s*" + re.escape(tag) + r"\s*#\s*(\d{1,18})\s*\]", re.IGNORECASE)
-
-
-def find_code(subject: str, tag: str) -> int | None:
-    """The number of the first ticket code in `subject`, wherever it stands."""
-    match = code_pattern(tag).search(subject)
-    return int(match.group(1)) if match else None
-
-
-def format_code(number: int, tag: str) -> str:
-    return f"[{tag} #{number}]"
+def reads(message: Message, context: Context) -> Reads:
+    """The Message-IDs the mail threads to, and the ticket its subject's code names."""
+    mail = message.parsed
+    number = find_code(mail.subject, site_tags(context.settings))
+    return Reads(message_ids=frozenset((*mail.in_reply_to, *mail.references)),
+                 tickets=frozenset(() if number is None else (number,)))
 
 
 def _may_continue(ticket: Ticket, sender: str, context: Context) -> bool:
@@ -46,7 +42,7 @@ def _foreign(verdict: Verdict, ticket: Ticket, sender: str, context: Context) ->
     policy = context.settings.pipeline.foreign_code
     code = format_code(ticket.id, context.settings.ticket_tag)
     why = f"{sender or 'an unknown sender'} is not a participant of {code}"
-    verdict = verdict.with_flag("foreign_code", why, name)
+    verdict = verdict.with_flag(Flag.FOREIGN_CODE, why, name)
     if policy == "followup":
         return verdict.note(name, f"policy followup: continues {code} flagged",
                             followup_of=ticket.id, threaded_by="subject")
@@ -62,17 +58,17 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=verdict.note(name, f"skipped: action {verdict.action}"))
     mail = message.parsed
     tag = context.settings.ticket_tag
-    sender = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
+    sender = requester_of(message)
     view = context.view
     named = (*mail.references, *mail.in_reply_to)
     thread = view.thread_of(named)
     if thread is None:
         # Our stable per-ticket reference survives clients that trim References, but it is
         # guessable: it threads like a requester's own Message-ID, never as proof.
-        refs = [ids.ticket_of_reference(m, context.settings.instance) for m in named]
+        refs = [ticket_of_reference(m, context.settings.instance) for m in named]
         numbers = [r for r in refs if r is not None]
         thread = (numbers[-1], False) if numbers else None
-    number = find_code(mail.subject, tag)
+    number = find_code(mail.subject, site_tags(context.settings))
     ticket = message.ticket(view, number) if number is not None else None
     if number is not None and ticket is None:
         verdict = verdict.note(name, f"subject names {format_code(number, tag)}, "

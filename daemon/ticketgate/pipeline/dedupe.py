@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 
 from ..addresses import canonical
-from ..etiquette import strip_subject
-from .code import code_pattern
-from .model import Context, Message
+from ..identity import Flag, requester_of, site_tags, subject_key
+from .model import Context, Message, Reads
 
 name = "dedupe"
 description = "Recognise duplicate deliveries and the same request sent again."
@@ -31,11 +29,11 @@ _WORDS = re.compile(r"\w+")
 _COMPARE_CHARS = 4000  # bounded cost: requests that differ do so early
 
 
-def subject_key(subject: str, tag: str) -> str:
-    """The subject without prefixes and code, case- and space-folded, for resend lookups."""
-    stripped = strip_subject(subject, code_pattern(tag))
-    folded = unicodedata.normalize("NFKC", stripped).casefold()
-    return " ".join(_WORDS.findall(folded))
+def reads(message: Message, context: Context) -> Reads:
+    """Its own Message-ID (a duplicate delivery?) and its request (sent again?)."""
+    key = subject_key(message.parsed.subject, site_tags(context.settings))
+    return Reads(message_ids=frozenset((message.message_id,)),
+                 requests=frozenset(((requester_of(message), key),)))
 
 
 def _words(text: str) -> list[str]:
@@ -120,11 +118,11 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=verdict.note(
             name, text, action="duplicate", duplicate_of=ticket))
     mail = message.parsed
-    key = subject_key(mail.subject, context.settings.ticket_tag)
+    key = subject_key(mail.subject, site_tags(context.settings))
     verdict = verdict.note(name, "not a duplicate delivery", subject_key=key)
     if verdict.action != "new_ticket" or verdict.automail is not None:
         return message.evolve(verdict=verdict)
-    requester = mail.sender.address if mail.sender else message.envelope.mail_from.lower()
+    requester = requester_of(message)
     policy = context.settings.pipeline
     since = (message.envelope.received_at or time.time()) - policy.resend_window
     if requester and key:
@@ -140,6 +138,6 @@ def process(message: Message, context: Context) -> Message:
                     name, f"same subject and {alike:.0%} the same text as open #{ticket}",
                     followup_of=ticket, threaded_by="resend",
                 )
-                verdict = verdict.with_flag("resent", f"already open as #{ticket}", name)
+                verdict = verdict.with_flag(Flag.RESENT, f"already open as #{ticket}", name)
                 return message.evolve(verdict=verdict)
     return message.evolve(verdict=verdict.note(name, "no open ticket with the same request"))

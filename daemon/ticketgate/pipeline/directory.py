@@ -21,6 +21,7 @@ from ..addresses import canonical
 from ..directory import EXTRAS_KEY, Lookup
 from ..directory.resolve import resolve
 from ..directory.rows import lookup_state
+from ..identity import Flag, requester_of
 from .model import Context, Message, Verdict
 
 name = "directory"
@@ -28,12 +29,12 @@ description = "Look the requester up in the directory: name, username, affiliati
 
 
 def _clear_private(verdict: Verdict) -> Verdict:
-    if "private_address" not in verdict.flags:
+    if Flag.PRIVATE_ADDRESS not in verdict.flags:
         return verdict
     return verdict.note(
         name, "private_address cleared: the directory knows the sender",
-        flags=tuple(f for f in verdict.flags if f != "private_address"),
-        reasons=tuple(r for r in verdict.reasons if r[0] != "private_address"),
+        flags=tuple(f for f in verdict.flags if f != Flag.PRIVATE_ADDRESS),
+        reasons=tuple(r for r in verdict.reasons if r[0] != Flag.PRIVATE_ADDRESS),
     )
 
 
@@ -60,7 +61,7 @@ def process(message: Message, context: Context) -> Message:
     if lookup is None:
         return message.evolve(verdict=verdict.note(name, "no directory configured"))
     mail = message.parsed
-    sender = mail.sender.address if mail.sender else None
+    sender = requester_of(message) or None
     why = _skip(message, context, sender)
     if why:
         return message.evolve(verdict=verdict.note(name, why))

@@ -8,7 +8,7 @@ are not judged: a reply's subject is the ticket's, and its text answers a questi
 from __future__ import annotations
 
 from .. import etiquette
-from .code import code_pattern
+from ..identity import Flag, code_pattern, requester_of, site_tags
 from .model import Context, Message
 
 name = "flags"
@@ -23,21 +23,21 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=verdict.note(name, f"not judged: {verdict.automail}"))
     mail = message.parsed
     lexicon = context.rules.lexicon
-    sender = mail.sender.address if mail.sender else None
+    sender = requester_of(message) or None
     why = etiquette.vague_subject(
-        mail.subject, lexicon, code_pattern=code_pattern(context.settings.ticket_tag)
+        mail.subject, lexicon, code_pattern=code_pattern(site_tags(context.settings))
     )
     if why:
-        verdict = verdict.with_flag("vague_subject", why, name)
+        verdict = verdict.with_flag(Flag.VAGUE_SUBJECT, why, name)
     why = etiquette.multi_issue(mail.subject, mail.new_text, lexicon)
     if why:
-        verdict = verdict.with_flag("multi_issue", why, name)
+        verdict = verdict.with_flag(Flag.MULTI_ISSUE, why, name)
     private, username = etiquette.private_address(
         sender, mail.new_text, lexicon, context.settings.pipeline.institutional_domains
     )
     if private:
         verdict = verdict.with_flag(
-            "private_address", f"{sender} is outside the institution and gives no username",
+            Flag.PRIVATE_ADDRESS, f"{sender} is outside the institution and gives no username",
             name,
         )
     elif username:
@@ -45,7 +45,7 @@ def process(message: Message, context: Context) -> Message:
                                username=username)
     why = etiquette.missing_computer_name(mail.subject, mail.new_text, lexicon)
     if why:
-        verdict = verdict.with_flag("missing_computer_name", why, name)
+        verdict = verdict.with_flag(Flag.MISSING_COMPUTER_NAME, why, name)
     if not verdict.flags:
         verdict = verdict.note(name, "no etiquette flags")
     return message.evolve(verdict=verdict)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from .. import mail as mailparse
+from ..identity import derived_message_id
 from .model import Context, Message
 
 name = "parse"
 description = "Parse the raw bytes (flanker, with stdlib fallbacks) and fix the Message-ID."
-
-
-def derived_message_id(raw: bytes) -> str:
-    """A stable Message-ID for mail that has none, so a redelivery is still recognised."""
-    return f"{hashlib.sha256(raw).hexdigest()[:40]}@derived.ticketgate.invalid"
 
 
 def process(message: Message, context: Context) -> Message:

@@ -7,13 +7,12 @@ it, first match wins. Follow-ups stay in their ticket's queue and are not routed
 from __future__ import annotations
 
 from ..addresses import canonical
-from ..routing import NO_ACK, Facts, evaluate
+from ..identity import requester_of
+from ..routing import Facts, evaluate
 from .model import Context, Message
 
 name = "route"
 description = "Choose queue, priority, tags and acknowledgement by the rules in routes.yaml."
-
-DEFAULT_ACKNOWLEDGEMENT = "acknowledgement"
 
 
 def process(message: Message, context: Context) -> Message:
@@ -41,7 +40,7 @@ def process(message: Message, context: Context) -> Message:
     mail = message.parsed
     facts = Facts(
         function_addresses=addresses,
-        sender=mail.sender.address if mail.sender else (message.envelope.mail_from or None),
+        sender=requester_of(message) or None,
         subject=mail.subject,
         text=mail.new_text,
         headers=mail.headers,
@@ -51,12 +50,6 @@ def process(message: Message, context: Context) -> Message:
     decision = evaluate(rules.routes, facts)
     queue = rules.queues.get(decision.queue) if decision.queue else default
     assert queue is not None  # load_routes refuses unknown queues
-    if decision.acknowledgement == NO_ACK:
-        ack = None
-    elif decision.acknowledgement:
-        ack = decision.acknowledgement
-    else:
-        ack = DEFAULT_ACKNOWLEDGEMENT if queue.acknowledge else None
     verdict = verdict.note(
         name,
         decision.explanation or f"default route of {addresses[0]}",
@@ -64,7 +57,7 @@ def process(message: Message, context: Context) -> Message:
         rule=decision.rule or f"default:{addresses[0]}",
         priority=decision.priority,
         tags=decision.tags,
-        acknowledgement=ack,
+        route_acknowledgement=decision.acknowledgement,  # decide settles it
         notify=decision.notify,
     )
     if decision.drop:

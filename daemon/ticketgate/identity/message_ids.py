@@ -1,4 +1,4 @@
-"""The shape of the Message-IDs we generate, and the loop header that marks our mail.
+"""The shapes of the Message-IDs we make, and the loop header that marks our mail.
 
 Every mail this instance sends carries a Message-ID of one documented shape, so our own mail
 is recognisable when it comes back (a bounce, a vacation reply, a misconfigured forward):
@@ -9,10 +9,13 @@ is recognisable when it comes back (a bounce, a vacation reply, a misconfigured 
 The first is stored with the outbox row and the outgoing `messages` row, so a reply that keeps
 only In-Reply-To still threads. The second is put into References of everything we send about a
 ticket, so a reply from a client that trims References to its root still names the ticket.
+Mail that comes without a Message-ID is stored under one derived from its bytes
+(`derived_message_id`), so that a second delivery of it is still recognised.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -23,6 +26,8 @@ from functools import cache
 LOOP_HEADER = "X-Ticketgate-Loop"
 
 KIND_CODES = {"acknowledgement": "ack", "notification": "notify"}
+
+DERIVED_DOMAIN = "derived.ticketgate.invalid"
 
 
 @cache
@@ -78,3 +83,8 @@ def ticket_of_reference(mid: str, instance: str) -> int | None:
     """The ticket number named by one of our Message-IDs or ticket references, else None."""
     match = _shape(instance).fullmatch(mid.strip())
     return int(match.group(1)) if match else None
+
+
+def derived_message_id(raw: bytes) -> str:
+    """A stable Message-ID for mail that has none, so a redelivery is still recognised."""
+    return f"{hashlib.sha256(raw).hexdigest()[:40]}@{DERIVED_DOMAIN}"
