@@ -20,6 +20,7 @@ from typing import Any
 
 from .addresses import canonical
 from .etiquette import Lexicon, default_lexicon, load_lexicon
+from .identity import AUTOMAIL, FLAGS
 from .routing import Routes, load_routes
 from .validation import load_schema, validate
 from .yamlsource import ConfigError, Located, Position, SourceError, load_file
@@ -161,7 +162,9 @@ def load_rules(rules_dir: Path, templates_dir: Path | None = None) -> Rules:
     if not queue_names and isinstance(raw_queues, dict):
         queue_names = tuple(n for n in raw_queues if isinstance(n, str))
     routes, route_errors = load_routes(routes_doc, queues=queue_names,
-                                       templates=templates if templates_dir else ())
+                                       templates=templates if templates_dir else (),
+                                       function_addresses=tuple(owners) if queues else None,
+                                       flags=FLAGS, automail_classes=AUTOMAIL)
     errors += route_errors
     try:
         lexicon, lexicon_errors = _load_lexicon(rules_dir)

@@ -61,7 +61,9 @@ def _short(err: jsonschema.ValidationError) -> str:
         return f"expected {err.validator_value}, got {type(err.instance).__name__}"
     if err.validator == "enum":
         choices = ", ".join(repr(v) for v in err.validator_value)
-        return f"{err.instance!r} is not one of {choices}"
+        words = [v for v in err.validator_value if isinstance(v, str)]
+        hint = _did_you_mean(err.instance, words) if isinstance(err.instance, str) else ""
+        return f"{err.instance!r} is not one of {choices}{hint}"
     if err.validator == "required":
         return str(err.message)
     return str(err.message)

@@ -46,7 +46,7 @@ _PLAINER = (
     ("one of True, False, ", "one of true, false, "),
     ("does not match '^[^@\\\\s]+@[^@\\\\s]+$'", "is not an address"),
     ("does not match '^[^\\\\s,]+$'", "is not a tag (no spaces or commas)"),
-    ("does not match '^[a-z][a-z0-9_]*$'", "is not a flag name (lowercase, digits, _)"),
+    ("does not match '^[a-z][a-z0-9_]*$'", "is not a name (lowercase, digits, _)"),
     ("does not match '^[A-Za-z0-9][A-Za-z0-9_.-]*$'", "is not a rule name (letters, digits, ._-)"),
     ("does not match '^[!-9;-~]+$'", "is not a header name"),
     ("acknowledgement: expected string", "acknowledgement: expected a template name or none"),
@@ -76,6 +76,7 @@ class _Compiler:
     templates: frozenset[str]
     function_addresses: frozenset[str] | None
     flags: frozenset[str] | None
+    automail_classes: frozenset[str] | None = None
     errors: list[SourceError] = field(default_factory=list)
 
     def error(self, path: Path_, message: str) -> None:
@@ -108,7 +109,7 @@ class _Compiler:
             elif key == "flag":
                 parts.append(self.flag(value, sub))
             elif key == "automail":
-                parts.append(self.automail(value))
+                parts.append(self.automail(value, sub))
             else:
                 parts.append(None)  # unknown key: the schema names it
         if any(p is None for p in parts):
@@ -201,10 +202,16 @@ class _Compiler:
                     self.error(where, f"unknown flag {name!r}" + did_you_mean(name, self.flags))
         return m.Flag(tuple(v for v, _ in items))
 
-    def automail(self, value: Any) -> m.Condition | None:
+    def automail(self, value: Any, path: Path_) -> m.Condition | None:
         if isinstance(value, bool):
             return m.Automail(None, present=value)
-        items = _strings(value, ())
+        items = _strings(value, path)
+        known = self.automail_classes
+        if known is not None:
+            for name, where in items:
+                if _FLAG.fullmatch(name) and name not in known:  # else: the schema's
+                    self.error(where, f"unknown automail class {name!r}"
+                               + did_you_mean(name, known))
         return m.Automail(tuple(v for v, _ in items)) if items else None
 
     # -- actions
@@ -262,12 +269,13 @@ def load_routes(
     templates: Collection[str],
     function_addresses: Collection[str] | None = None,
     flags: Collection[str] | None = None,
+    automail_classes: Collection[str] | None = None,
 ) -> tuple[Routes, list[SourceError]]:
     """Validate and compile routes.yaml; never raises for bad input.
 
     `doc` is None when the file is absent, which means no rules: every mail takes its default
-    route. `queues` and `templates` are the names rules may use; `function_addresses` and
-    `flags`, when given, are checked too (with a did-you-mean). Returns the routes and every
+    route. `queues` and `templates` are the names rules may use; `function_addresses`, `flags`
+    and `automail_classes`, when given, are checked too (with a did-you-mean). Returns the routes and every
     error found, sorted by position; when there is any error the routes are empty, so a
     half-understood file never routes mail.
     """
@@ -291,7 +299,11 @@ def load_routes(
             if function_addresses is not None
             else None
         ),
-        flags=frozenset(flags) if flags is not None else None,
+        # str(): plain names, also when given the identity registries' StrEnum members
+        flags=frozenset(map(str, flags)) if flags is not None else None,
+        automail_classes=(
+            frozenset(map(str, automail_classes)) if automail_classes is not None else None
+        ),
     )
     failing = _rules_failing_schema(data, schema)
     rules: list[Rule] = []
