@@ -53,11 +53,11 @@ def _template(message: Message, context: Context, staff: bool) -> tuple[str | No
     verdict = message.verdict
     queue = context.rules.queues.get(verdict.queue) if verdict.queue else None
     if verdict.action == "followup":
+        if staff:
+            return None, "written by the queue's staff", True
         resent = Flag.RESENT in verdict.flags
         if not (resent or context.settings.acknowledgements.on_followup):
             return None, "follow-ups are not acknowledged (acknowledgements.on_followup)", True
-        if staff:
-            return None, "written by the queue's staff", True
         if queue is not None and not queue.acknowledge:
             return None, "the queue asks for no acknowledgement", False
         signal = machine_signal(message)
