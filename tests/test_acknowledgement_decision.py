@@ -71,7 +71,8 @@ def test_a_null_envelope_sender_is_never_acknowledged(site: Path, tmp_path: Path
 def test_a_queue_with_acknowledge_false(site: Path, tmp_path: Path) -> None:
     queues = site.parent / "rules/queues.yaml"
     queues.write_text(queues.read_text().replace(
-        "    display_name: DDG Helpdesk\n", "    display_name: DDG Helpdesk\n    acknowledge: false\n"))
+        "    display_name: DDG Helpdesk\n",
+        "    display_name: DDG Helpdesk\n    acknowledge: false\n"))
     row = rules_test(site, tmp_path, make_mail("Skrivaren i rum 2110 drar in flera papper"))
     assert row["queue"] == "helpdesk"
     assert row["acknowledgement_decision"] == (

@@ -274,10 +274,10 @@ def load_routes(
     """Validate and compile routes.yaml; never raises for bad input.
 
     `doc` is None when the file is absent, which means no rules: every mail takes its default
-    route. `queues` and `templates` are the names rules may use; `function_addresses`, `flags`
-    and `automail_classes`, when given, are checked too (with a did-you-mean). Returns the routes and every
-    error found, sorted by position; when there is any error the routes are empty, so a
-    half-understood file never routes mail.
+    route. `queues` and `templates` are the names rules may use; `function_addresses`,
+    `flags` and `automail_classes`, when given, are checked too (with a did-you-mean).
+    Returns the routes and every error found, sorted by position; when there is any error
+    the routes are empty, so a half-understood file never routes mail.
     """
     if doc is None:
         return Routes(), []
