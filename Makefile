@@ -23,11 +23,13 @@ run: install
 test: install-test
 	$(BIN)/ruff check daemon tests bench
 	$(BIN)/mypy daemon/ticketgate
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: install-test
 	$(BIN)/ruff check daemon tests bench
 	$(BIN)/mypy daemon/ticketgate
+	$(BIN)/lint-imports
 
 bench: install-test
 	$(BIN)/python bench/ingest.py
