@@ -175,6 +175,10 @@ def _commands_of(cls: type) -> tuple[str, ...]:
 class _Limited:
     """Behaviour shared by our SMTP and LMTP: enhanced codes, connection limits, draining."""
 
+    # Overrides of aiosmtpd's internals (_handle_client, _timeout_cb, _getaddr, smtp_DATA, ...)
+    # beyond its handle_<VERB> hooks: pyproject.toml pins the aiosmtpd version they were read
+    # against, and tests/test_smtp_aiosmtpd_pin.py fails, naming the method, when it changes.
+
     sessions: Sessions
     last_reply = 0.0  # loop time of the last reply sent
     _leaving = False
