@@ -89,7 +89,10 @@ def test_the_rest_we_touch_is_still_there() -> None:
     # LMTP inherits DATA from SMTP: smtpdata answers once per recipient for it.
     assert "smtp_DATA" not in vars(aiosmtpd.lmtp.LMTP)
     # smtpdata raises the reader's line limit for DATA through asyncio's private attribute.
-    assert isinstance(asyncio.StreamReader(limit=1234)._limit, int)  # type: ignore[attr-defined]
+    async def limit() -> object:
+        return asyncio.StreamReader(limit=1234)._limit  # type: ignore[attr-defined]
+
+    assert asyncio.run(limit()) == 1234
     parameters = inspect.signature(aiosmtpd.smtp.SMTP.__init__).parameters
     for name in ("data_size_limit", "enable_SMTPUTF8", "decode_data", "hostname", "timeout"):
         assert name in parameters, name

@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsub.add_parser("check", parents=[common],
                     help="validate every rules file (errors as file:line:col: message)")
     q = rsub.add_parser("test", parents=[common],
-                        help="run the pipeline on message files read-only and print the verdict")
+                        help="run the pipeline on message files read-only and print the verdict,"
+                             " with the acknowledgement planned or suppressed (and why)")
     q.add_argument("files", nargs="+", metavar="FILE", help="message files ('-' for stdin)")
     q.add_argument("--json", action="store_true", help="one JSON object per file")
     q.add_argument("--rcpt", action="append", metavar="ADDR",
