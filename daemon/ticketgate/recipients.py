@@ -8,7 +8,7 @@ outbox share the answers without importing each other.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -24,7 +24,7 @@ _NOT_IN_ADDRESS = " \t<>,;\"\\()"
 class Own:
     """The addresses of this instance: every function address, and anything at its host."""
 
-    function_addresses: frozenset[str]
+    function_addresses: Collection[str]  # canonical; e.g. Rules.function_addresses (a mapping)
     instance: str
 
     def __contains__(self, address: object) -> bool:

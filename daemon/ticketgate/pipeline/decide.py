@@ -86,7 +86,7 @@ def acknowledgement(message: Message, context: Context, *, staff: bool = False) 
     if not rcpt:
         return _suppressed(verdict, "no requester address")
     rules, settings = context.rules, context.settings
-    if rcpt in Own(frozenset(rules.function_addresses), settings.instance):
+    if rcpt in Own(rules.function_addresses, settings.instance):
         return _suppressed(verdict, f"{rcpt} is our own address")
     pattern = never_to(rcpt, settings.acknowledgements.never_to)
     if pattern:
