@@ -29,6 +29,7 @@ from ticketgate import mail as mailparse
 from ticketgate.apply import ApplyOptions, apply
 from ticketgate.config import Settings, load_settings
 from ticketgate.identity import (
+    FLAGS,
     LOOP_HEADER,
     is_our_message_id,
     new_message_id,
@@ -578,3 +579,19 @@ def test_message_id_shape() -> None:
     assert not is_our_message_id("tg.42.ack.xyz@" + INSTANCE, INSTANCE)
     assert ticket_of_reference("abc@" + INSTANCE, INSTANCE) is None
     assert new_message_id(42, "acknowledgement", INSTANCE) != mid
+
+
+def test_templates_see_every_flag_with_its_description(tmp_path: Path) -> None:
+    conn, hook = _hook_env(tmp_path)
+    for lang in ("sv", "en"):
+        (tmp_path / f"templates/acknowledgement.{lang}.txt.j2").write_text(
+            "{% for flag in flags %}{{ flag }}: {{ flag_descriptions[flag] }}\n{% endfor %}"
+            "{{ flag_descriptions | length }} flags known\n")
+    hook = composer(hook.settings, hook.rules)  # the templates as written now
+    _apply(conn, hook, make_mail("Hjälp!"),
+           NEW.note("test", "flagged", flags=("vague_subject",),
+                    reasons=(("vague_subject", "only filler words"),)))
+    (raw,) = conn.execute("SELECT raw FROM outbox WHERE kind = 'acknowledgement'").fetchone()
+    text = body(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+    assert "vague_subject: the subject does not say what the matter is" in text
+    assert f"{len(FLAGS)} flags known" in text
