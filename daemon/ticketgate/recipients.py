@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
 from .addresses import canonical, domain_of
 
-_NOT_IN_ADDRESS = " \t<>,;\"\\()"
+# Besides these, email.headerregistry.Address refuses CR and LF: so do we, without building one.
+_NOT_IN_ADDRESS = " \t\r\n<>,;\"\\()"
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,6 @@ def address_parts(address: str) -> tuple[str, str] | None:
         return None
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or "." not in domain:
-        return None
-    try:
-        Address(username=local, domain=domain)
-    except (HeaderParseError, ValueError, IndexError):
         return None
     return local, domain
 

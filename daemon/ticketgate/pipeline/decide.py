@@ -59,7 +59,7 @@ def _template(message: Message, context: Context, staff: bool) -> tuple[str | No
         if not (resent or context.settings.acknowledgements.on_followup):
             return None, "follow-ups are not acknowledged (acknowledgements.on_followup)", True
         if queue is not None and not queue.acknowledge:
-            return None, "the queue asks for no acknowledgement", False
+            return None, _queue_says_none(queue.name), False
         signal = machine_signal(message)
         return (None, signal, False) if signal else (ACKNOWLEDGEMENT_TEMPLATE, "", False)
     signal = machine_signal(message)  # the stronger reason first
@@ -71,8 +71,12 @@ def _template(message: Message, context: Context, staff: bool) -> tuple[str | No
     if chosen:
         return chosen, "", False
     if queue is not None and not queue.acknowledge:
-        return None, f"queue {queue.name} asks for no acknowledgement (acknowledge: false)", False
+        return None, _queue_says_none(queue.name), False
     return ACKNOWLEDGEMENT_TEMPLATE, "", False
+
+
+def _queue_says_none(queue: str) -> str:
+    return f"queue {queue} asks for no acknowledgement (acknowledge: false)"
 
 
 def acknowledgement(message: Message, context: Context, *, staff: bool = False) -> Verdict:
@@ -102,7 +106,8 @@ def process(message: Message, context: Context) -> Message:
     verdict = message.verdict
     if verdict.action in ("hold", "drop", "duplicate", "event"):
         return message.evolve(verdict=_suppressed(
-            verdict, machine_signal(message) or f"action {verdict.action}", quiet=True,
+            verdict, machine_signal(message) or f"action {verdict.action}: nothing is sent",
+            quiet=True,
             note=f"action {verdict.action}; nothing is sent"))
     if verdict.followup_of is not None:
         ticket = message.ticket(context.view, verdict.followup_of)
