@@ -23,8 +23,9 @@ NUMBER = r"\d{1,18}"
 # The one shape of a code: what stands between the brackets around the tag and the number.
 _SHAPE = r"\[\s*(?P<tag>{tag})\s*#\s*(?P<number>{number})\s*\]"
 
-# Anything shaped like some helpdesk's code ("[HELP #7]", "[Ärende #12]"): removed from a
-# subject before the etiquette judges what it says about the matter.
+# Anything shaped like some helpdesk's code ("[HELP #7]", "[Ärende #12]"), any tag and any
+# number of digits: removed from a subject before the etiquette judges what it says about the
+# matter (the pattern the etiquette used, unchanged).
 ANY_CODE = re.compile(r"\[\s*(?P<tag>[^\[\]#\n]{0,40})#\s*(?P<number>\d+)\s*\]")
 
 # Reply and forward prefixes of the common mail clients: Re, SV (sv/da/no reply), VS (no/da
