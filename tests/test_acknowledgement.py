@@ -38,6 +38,7 @@ from ticketgate.outbox.render import Outgoing, Templates, build
 from ticketgate.pipeline.model import Envelope, Message, Verdict
 from ticketgate.rules import load_rules
 from ticketgate.store.schema import migrate
+from ticketgate.store.transaction import SqliteTransaction
 
 INSTANCE = "gate.test.invalid"
 REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -363,7 +364,7 @@ def _apply(conn: sqlite3.Connection, hook: Composer, raw: bytes, verdict: Verdic
     message = Message(raw=raw, envelope=Envelope(mail_from, ("helpdesk@example.org",)),
                       mail=parsed, message_id=parsed.message_id or "x@y", verdict=verdict)
     conn.execute("BEGIN IMMEDIATE")
-    apply(conn, message, ApplyOptions(after=(hook,)))
+    apply(SqliteTransaction(conn), message, ApplyOptions(after=(hook,)))
     conn.execute("COMMIT")
 
 
@@ -451,12 +452,14 @@ def test_rate_limit_counts_the_last_hour_and_the_last_day(tmp_path: Path) -> Non
                      (f"m{i}", now - age))
 
     def why(per_hour: int, per_day: int) -> str | None:
-        return refusal(conn, "kim@example.org", now, per_hour=per_hour, per_day=per_day)
+        return refusal(SqliteTransaction(conn), "kim@example.org", now, per_hour=per_hour,
+                       per_day=per_day)
 
     assert why(3, 6) is None
     assert "in the last hour (per_hour 2)" in str(why(2, 20))
     assert "5 mail(s) to kim@example.org in the last day (per_day 5)" in str(why(5, 5))
-    assert refusal(conn, "ola@example.org", now, per_hour=1, per_day=1) is None
+    assert refusal(SqliteTransaction(conn), "ola@example.org", now, per_hour=1,
+                   per_day=1) is None
 
 
 # -- header safety ---------------------------------------------------------------------------
