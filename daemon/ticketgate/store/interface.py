@@ -21,6 +21,11 @@ Three doors:
   that needs "nothing changed in between" must ask the writer instead. One connection per
   thread.
 
+Two errors reach callers: `StorageError` (writer.py) when the store could not commit at all
+(the edge answers 451, the pipeline leaves the row new), and the backend's own error class,
+`store.DatabaseError` (sqlite3.Error here, psycopg.Error there), as a job's exception when one
+of its statements failed (a constraint, say): that job alone is undone.
+
 Uniqueness comes from constraints, never from a read before a write; where today's SQLite
 code relies on its single writer instead (BEGIN IMMEDIATE: one writing transaction at a time
 across every process on the file), the method says so under "Safe:", and what a backend with
