@@ -31,7 +31,6 @@ from procs import write_site
 from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
 from ticketgate.log import configure
-from ticketgate.store import spool
 
 
 def _cpu() -> float:
@@ -104,10 +103,10 @@ def main() -> int:
         factory = MailFactory(seed=args.seed, size=args.size, mix=parse_mix(args.mix))
         mails = factory.take(args.mails)
 
-        def fill(conn):  # type: ignore[no-untyped-def]
+        def fill(tx):  # type: ignore[no-untyped-def]
             for mail in mails:
-                spool.insert(conn, raw=mail.raw, mail_from=mail.mail_from,
-                             rcpt_to=[mail.rcpt], peer="127.0.0.1", protocol="SMTP")
+                tx.spool_delivery(raw=mail.raw, mail_from=mail.mail_from,
+                                  rcpt_to=[mail.rcpt], peer="127.0.0.1", protocol="SMTP")
 
         daemon.store.writer.call(fill)
         spy = None

@@ -40,7 +40,6 @@ from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
 from ticketgate.log import configure
 from ticketgate.pipeline.model import Context, Envelope, Message
-from ticketgate.store import spool as spool_rows
 from ticketgate.worker import process_row
 
 _LITERALS = [(re.compile(r"X'[0-9A-Fa-f]*'"), "?"), (re.compile(r"'(?:[^']|'')*'"), "?"),
@@ -143,12 +142,12 @@ def measure_round(db: Path, site_root: Path, mails: list[Mail], extra: list[Mail
     store = daemon.store.open()
     try:
         rules, options = daemon.rules(), daemon.apply_options()
-        ids: list[int] = store.writer.call(lambda c: [
-            spool_rows.insert(c, raw=m.raw, mail_from=m.mail_from, rcpt_to=(m.rcpt,),
+        ids: list[int] = store.writer.call(lambda tx: [
+            tx.spool_delivery(raw=m.raw, mail_from=m.mail_from, rcpt_to=(m.rcpt,),
                               peer="127.0.0.1", protocol="smtp") for m in mails])
         if tracer is not None:
             store.view.conn.set_trace_callback(tracer)
-            store.writer.call(lambda c: c.set_trace_callback(tracer))
+            store.writer.call(lambda tx: tx.conn.set_trace_callback(tracer))
         timed: list[float] = []
         for i, spool_id in enumerate(ids):
             t0 = time.perf_counter()

@@ -46,6 +46,7 @@ from ticketgate.recipients import never_to
 from ticketgate.rules import load_rules
 from ticketgate.store import StoreView
 from ticketgate.store.schema import migrate
+from ticketgate.store.transaction import SqliteTransaction
 
 INSTANCE = "gate.test.invalid"
 REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -377,7 +378,7 @@ def _apply(conn: sqlite3.Connection, hook: Composer, raw: bytes, verdict: Verdic
     finally:
         view.close()
     conn.execute("BEGIN IMMEDIATE")
-    apply(conn, message, ApplyOptions(after=(hook,)))
+    apply(SqliteTransaction(conn), message, ApplyOptions(after=(hook,)))
     conn.execute("COMMIT")
     return message
 
@@ -425,14 +426,14 @@ def test_the_outbox_sends_only_what_was_planned(tmp_path: Path) -> None:
                                        acknowledgement="acknowledgement",
                                        acknowledgement_to="ola@example.org"))
     conn.execute("BEGIN IMMEDIATE")
-    apply(conn, planned, ApplyOptions(after=(hook,)))
+    apply(SqliteTransaction(conn), planned, ApplyOptions(after=(hook,)))
     conn.execute("COMMIT")
     assert conn.execute("SELECT rcpt_to FROM outbox WHERE kind = 'acknowledgement'"
                         ).fetchall() == [("ola@example.org",)]
     quiet = NEW.note("test", "decided", acknowledgement_suppressed="a reason",
                      acknowledgement_quiet=True)
     conn.execute("BEGIN IMMEDIATE")
-    apply(conn, planned.evolve(verdict=quiet, message_id="other@y"),
+    apply(SqliteTransaction(conn), planned.evolve(verdict=quiet, message_id="other@y"),
           ApplyOptions(after=(hook,)))
     conn.execute("COMMIT")
     assert conn.execute("SELECT count(*) FROM events WHERE kind LIKE 'acknowledgement_%'"
@@ -496,12 +497,14 @@ def test_rate_limit_counts_the_last_hour_and_the_last_day(tmp_path: Path) -> Non
                      (f"m{i}", now - age))
 
     def why(per_hour: int, per_day: int) -> str | None:
-        return refusal(conn, "kim@example.org", now, per_hour=per_hour, per_day=per_day)
+        return refusal(SqliteTransaction(conn), "kim@example.org", now, per_hour=per_hour,
+                       per_day=per_day)
 
     assert why(3, 6) is None
     assert "in the last hour (per_hour 2)" in str(why(2, 20))
     assert "5 mail(s) to kim@example.org in the last day (per_day 5)" in str(why(5, 5))
-    assert refusal(conn, "ola@example.org", now, per_hour=1, per_day=1) is None
+    assert refusal(SqliteTransaction(conn), "ola@example.org", now, per_hour=1,
+                   per_day=1) is None
 
 
 # -- header safety ---------------------------------------------------------------------------

@@ -23,9 +23,10 @@ import pytest
 
 from conftest import FakeMTA, Running, make_mail, run_cli, send, smarthost_site, write_site
 from ticketgate.config import load_settings
-from ticketgate.outbox import render, rows
-from ticketgate.outbox.ratelimit import COUNT_SQL
+from ticketgate.outbox import render
 from ticketgate.outbox.worker import RetryPolicy
+from ticketgate.store import OutboxRow, Transaction
+from ticketgate.store.outbox import COUNT_SQL, DUE_SQL, NEXT_DUE_SQL
 from ticketgate.store.schema import migrate
 
 T = TypeVar("T")
@@ -60,8 +61,8 @@ def events(running: Running, kind: str) -> list[dict[str, Any]]:
                                         " ORDER BY id", kind)]
 
 
-def outbox(running: Running, kind: str | None = None) -> list[rows.OutboxRow]:
-    found = rows.listing(running.store.view.conn, None, 1000)
+def outbox(running: Running, kind: str | None = None) -> list[OutboxRow]:
+    found = running.store.view.outbox_listing(state=None, limit=1000)
     return sorted((r for r in found if kind is None or r.kind == kind), key=lambda r: r.id)
 
 
@@ -313,9 +314,9 @@ def test_outbox_queries_use_their_indexes() -> None:
 
     assert "USING COVERING INDEX outbox_rcpt (rcpt_to=? AND created_at>?)" in plan(
         COUNT_SQL, (0.0, "kim@example.org", 0.0))
-    due = plan(rows.DUE_SQL, (0.0, "[1, 2]", 4))
+    due = plan(DUE_SQL, (0.0, "[1, 2]", 4))
     assert "USING INDEX outbox_due" in due and "TEMP B-TREE" not in due
-    assert "USING INDEX outbox_due" in plan(rows.NEXT_DUE_SQL, (0.0,))
+    assert "USING INDEX outbox_due" in plan(NEXT_DUE_SQL, (0.0,))
 
 
 @pytest.mark.parametrize("attempts", [1, 2, 5, 12])
@@ -369,7 +370,6 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
 
     from ticketgate.outbox.worker import OutboxWorker
     from ticketgate.store import Store
-    from ticketgate.store import tickets as t
 
     settings = load_settings(write_site(tmp_path))
     store = Store(settings.database).open()
@@ -394,12 +394,12 @@ def test_a_read_begun_before_a_delivery_ended_does_not_send_it_twice(tmp_path: P
 
     worker._due = stale_read  # type: ignore[method-assign]
 
-    def queue_two(conn: sqlite3.Connection) -> None:
-        ticket = t.create_ticket(conn, queue="helpdesk", subject="x", requester="kim@example.org",
-                                 now=time.time())
+    def queue_two(tx: Transaction) -> None:
+        ticket = tx.create_ticket(queue="helpdesk", subject="x", requester="kim@example.org",
+                                  now=time.time())
         for n, rcpt in enumerate(("kim@example.org", "staff@example.org")):
-            rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
-                        rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=time.time())
+            tx.queue_mail(ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
+                          rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=time.time())
 
     store.writer.call(queue_two)
 

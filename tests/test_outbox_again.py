@@ -20,13 +20,11 @@ import pytest
 
 from conftest import write_site
 from ticketgate.config import load_settings
-from ticketgate.outbox import rows
 from ticketgate.outbox import transport as transport_module
 from ticketgate.outbox import worker as outbox_worker
 from ticketgate.outbox.transport import MaildirTransport
 from ticketgate.outbox.worker import OutboxWorker
-from ticketgate.store import Store
-from ticketgate.store import tickets as t
+from ticketgate.store import Store, Transaction
 
 RAW = b"Message-ID: <tg.7.ack.00@gate.invalid>\r\nSubject: x\r\n\r\nhej\r\n"
 
@@ -89,11 +87,11 @@ class Recording:
 
 
 def _queue(store: Store, rcpt: str) -> None:
-    def job(conn: sqlite3.Connection) -> None:
-        ticket = t.create_ticket(conn, queue="helpdesk", subject="x",
-                                 requester="kim@example.org", now=time.time())
-        rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id=f"{rcpt}.m@x",
-                    rcpt_to=rcpt, raw=RAW, now=time.time())
+    def job(tx: Transaction) -> None:
+        ticket = tx.create_ticket(queue="helpdesk", subject="x",
+                                  requester="kim@example.org", now=time.time())
+        tx.queue_mail(ticket_id=ticket, kind="acknowledgement", message_id=f"{rcpt}.m@x",
+                      rcpt_to=rcpt, raw=RAW, now=time.time())
 
     store.writer.call(job)
 

@@ -23,11 +23,9 @@ import ticketgate.pipeline
 from conftest import Running, make_mail, send, write_site
 from test_outbox import maildir, outbox, wait_until
 from ticketgate.config import load_settings
-from ticketgate.outbox import rows
 from ticketgate.outbox import worker as outbox_worker
 from ticketgate.outbox.worker import MAX_HOLD, OutboxWorker
-from ticketgate.store import Store
-from ticketgate.store import tickets as t
+from ticketgate.store import Store, Transaction
 
 
 class Recording:
@@ -52,12 +50,12 @@ class Clock:
 
 
 def _queue_one(store: Store, now: float, *rcpts: str) -> None:
-    def job(conn: sqlite3.Connection) -> None:
-        ticket = t.create_ticket(conn, queue="helpdesk", subject="x", requester="kim@example.org",
-                                 now=now)
+    def job(tx: Transaction) -> None:
+        ticket = tx.create_ticket(queue="helpdesk", subject="x", requester="kim@example.org",
+                                  now=now)
         for n, rcpt in enumerate(rcpts or ("kim@example.org",)):
-            rows.insert(conn, ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
-                        rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=now)
+            tx.queue_mail(ticket_id=ticket, kind="acknowledgement", message_id=f"m{n}@x",
+                          rcpt_to=rcpt, raw=b"Subject: x\r\n\r\nx\r\n", now=now)
 
     store.writer.call(job)
 
@@ -335,10 +333,10 @@ def test_no_delivery_starts_while_results_cannot_be_recorded(
         await worker.start()
         await _until(lambda: refusing["refused"] == 1)
 
-        def another(conn: sqlite3.Connection) -> None:
-            rows.insert(conn, ticket_id=1, kind="notification", message_id="b@x",
-                        rcpt_to="b@example.org", raw=b"Subject: b\r\n\r\nb\r\n",
-                        now=time.time())
+        def another(tx: Transaction) -> None:
+            tx.queue_mail(ticket_id=1, kind="notification", message_id="b@x",
+                          rcpt_to="b@example.org", raw=b"Subject: b\r\n\r\nb\r\n",
+                          now=time.time())
 
         store.writer.call(another)
         worker.wake()

@@ -73,7 +73,7 @@ def test_resent_after_resolution_is_a_new_ticket(running: Running) -> None:
     body = "Hej,\nskrivaren i rum 2110 är trasig.\nMvh Kim"
     send(running.port(), make_mail("Skrivaren i rum 2110 är trasig", body))
     running.drain()
-    running.store.writer.call(lambda c: c.execute("UPDATE tickets SET status = 'resolved'"))
+    running.store.writer.call(lambda tx: tx.conn.execute("UPDATE tickets SET status = 'resolved'"))
     send(running.port(), make_mail("Skrivaren i rum 2110 är trasig", body))
     assert q(running, "SELECT count(*) FROM tickets") == [(2,)]
 

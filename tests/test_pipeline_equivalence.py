@@ -38,7 +38,7 @@ from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
 from ticketgate.pipeline import dedupe
 from ticketgate.routing import text as routing_text
-from ticketgate.store import spool
+from ticketgate.store import Transaction
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "pipeline_golden.json"
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -213,10 +213,10 @@ def run_worker(root: Path) -> dict[str, Any]:
     try:
         batch = mails()
 
-        def fill(conn: sqlite3.Connection) -> None:
+        def fill(tx: Transaction) -> None:
             for mail_from, rcpt, raw in batch:
-                spool.insert(conn, raw=raw, mail_from=mail_from, rcpt_to=[rcpt],
-                             peer="127.0.0.1", protocol="SMTP")
+                tx.spool_delivery(raw=raw, mail_from=mail_from, rcpt_to=[rcpt],
+                                  peer="127.0.0.1", protocol="SMTP")
 
         daemon.store.writer.call(fill)
         daemon.worker.start()

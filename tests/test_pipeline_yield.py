@@ -16,8 +16,9 @@ from ticketgate.config import load_settings
 from ticketgate.daemon import Daemon
 from ticketgate.pipelineproc import Arrivals, RulesReader, frame, give_way, rules_frame
 from ticketgate.rules import load_rules
-from ticketgate.store import StorageError, Store, spool
+from ticketgate.store import StorageError, Store
 from ticketgate.store import writer as writer_module
+from ticketgate.store.transaction import SqliteTransaction
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,7 @@ def test_a_pipe_that_does_not_start_with_settings_is_refused(tmp_path: Path) -> 
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     s = Store(tmp_path / "t.db").open()
-    s.writer.call(lambda c: c.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+    s.writer.call(lambda tx: tx.conn.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
     yield s
     s.close()
 
@@ -90,9 +91,9 @@ def test_while_yielding_a_group_ends_after_max_hold(store: Store) -> None:
     gate = writer.submit(lambda c: (started.set(), release.wait(5)))
     assert started.wait(5)
 
-    def job(c: sqlite3.Connection, n: int) -> int:
+    def job(tx: SqliteTransaction, n: int) -> int:
         time.sleep(0.004)
-        c.execute("INSERT INTO probe VALUES (?)", (n,))
+        tx.conn.execute("INSERT INTO probe VALUES (?)", (n,))
         return n
 
     futures = [writer.submit(lambda c, n=n: job(c, n)) for n in range(20)]
@@ -122,8 +123,8 @@ def test_without_yielding_the_same_jobs_share_one_commit(store: Store) -> None:
 def test_a_batch_runs_only_when_flushed_and_in_one_commit(store: Store) -> None:
     writer = store.writer
     batch = writer.batch()
-    futures = [batch.submit(lambda c, n=n: c.execute("INSERT INTO probe VALUES (?)", (n,))
-                            and n) for n in range(10)]
+    futures = [batch.submit(lambda tx, n=n: tx.conn.execute("INSERT INTO probe VALUES (?)",
+                                                            (n,)) and n) for n in range(10)]
     time.sleep(0.1)
     assert len(batch) == 10 and not any(f.done() for f in futures)
     before = writer.commits
@@ -148,7 +149,8 @@ def test_a_batch_flushed_after_close_fails_its_futures(tmp_path: Path) -> None:
 def test_the_writer_waits_for_another_process_lock_then_commits(store: Store) -> None:
     other = sqlite3.connect(store.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    future = store.writer.submit(lambda c: c.execute("INSERT INTO probe VALUES (1)").rowcount)
+    future = store.writer.submit(
+        lambda tx: tx.conn.execute("INSERT INTO probe VALUES (1)").rowcount)
     time.sleep(0.3)
     assert not future.done()  # waiting for the lock, not failed
     other.execute("COMMIT")
@@ -163,7 +165,8 @@ def test_the_writer_gives_up_after_lock_wait(store: Store, monkeypatch: pytest.M
     try:
         began = time.monotonic()
         with pytest.raises(StorageError, match="locked"):
-            store.writer.call(lambda c: c.execute("INSERT INTO probe VALUES (1)"), timeout=10)
+            store.writer.call(lambda tx: tx.conn.execute("INSERT INTO probe VALUES (1)"),
+                              timeout=10)
         assert 0.25 < time.monotonic() - began < 3
     finally:
         other.execute("ROLLBACK")
@@ -205,8 +208,8 @@ def test_the_worker_knows_how_long_its_current_mail_waited(tmp_path: Path) -> No
     daemon.store.open()
     try:
         raw = make_mail("Skrivaren krånglar", "Skrivaren i rum 1 skriver inte.")
-        daemon.store.writer.call(lambda c: spool.insert(
-            c, raw=raw, mail_from="kim@example.org", rcpt_to=["helpdesk@example.org"],
+        daemon.store.writer.call(lambda tx: tx.spool_delivery(
+            raw=raw, mail_from="kim@example.org", rcpt_to=["helpdesk@example.org"],
             peer="127.0.0.1", protocol="SMTP", received_at=time.time() - 100))
         daemon.worker.start()
         assert daemon.worker.wait_idle(30)

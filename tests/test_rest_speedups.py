@@ -25,8 +25,9 @@ from ticketgate.directory import rows as directory_rows
 from ticketgate.mail import mimeparts
 from ticketgate.pipeline.model import Envelope, Message, Verdict
 from ticketgate.routing import text as routing_text
-from ticketgate.store import schema, tickets
-from ticketgate.store.reads import Ticket, ticket_from_row
+from ticketgate.store import Ticket, schema
+from ticketgate.store.tickets import ticket_from_row
+from ticketgate.store.transaction import SqliteTransaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from mails import MailFactory, parse_mix
@@ -268,9 +269,10 @@ def test_a_new_tickets_directory_result_inserted_is_what_the_update_wrote(
         conn = sqlite3.connect(":memory:", isolation_level=None)
         schema.migrate(conn)
         values = directory_rows.columns(outcome, person) if inserted else (None, None)
-        ticket = tickets.create_ticket(conn, queue="q", subject="s", requester="r@x",
-                                       person=values[0], person_lookup=values[1], now=1.0)
-        directory_rows.record(conn, ticket, outcome=outcome, detail="why", person=person,
+        tx = SqliteTransaction(conn)
+        ticket = tx.create_ticket(queue="q", subject="s", requester="r@x",
+                                  person=values[0], person_lookup=values[1], now=1.0)
+        directory_rows.record(tx, ticket, outcome=outcome, detail="why", person=person,
                               existing=False, spool_id=None, stored=inserted)
         got.append(_rows(conn))
     assert got[0] == got[1]

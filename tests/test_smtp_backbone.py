@@ -130,14 +130,15 @@ def test_data_over_the_size_limit_gets_552(tmp_path, site) -> None:  # type: ign
 
 def test_failing_spool_commit_answers_451_and_stores_nothing(running: Running) -> None:
     writer = running.store.writer
-    writer.call(lambda c: c.execute("PRAGMA query_only=ON"))  # the database turns read-only
+    writer.call(lambda tx: tx.conn.execute("PRAGMA query_only=ON"))  # the database turns read-only
     with pytest.raises(smtplib.SMTPDataError) as refused:
         send(running.port(), make_mail("Detta får inte försvinna"))
     assert refused.value.smtp_code == 451
     assert refused.value.smtp_error.startswith(b"4.3.0")
     count = running.store.view.conn.execute("SELECT count(*) FROM spool").fetchone()[0]
     assert count == 0
-    writer.call(lambda c: c.execute("PRAGMA query_only=OFF"))  # the fault is gone: accept again
+    # The fault is gone: accept again.
+    writer.call(lambda tx: tx.conn.execute("PRAGMA query_only=OFF"))
     send(running.port(), make_mail("Detta får inte försvinna"))
     assert len(tickets(running)) == 1
 
@@ -199,6 +200,6 @@ def test_lmtp_answers_once_per_recipient(settings: Settings) -> None:
 def test_database_is_wal_and_full_sync(running: Running) -> None:
     conn = sqlite3.connect(running.settings.database)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    sync = running.store.writer.call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    sync = running.store.writer.call(lambda tx: tx.conn.execute("PRAGMA synchronous").fetchone()[0])
     assert sync == 2  # FULL
     conn.close()

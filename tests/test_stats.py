@@ -4,7 +4,6 @@ as text and JSON, from queries an index serves (the flag count excepted, by desi
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 from conftest import FakeMTA, Running, db_rows, make_mail, run_cli, send, smarthost_site
 from ticketgate import stats
 from ticketgate.config import load_settings
-from ticketgate.store import Store, StoreView
-from ticketgate.store import spool as spool_rows
+from ticketgate.store import Store, StoreView, Transaction
+from ticketgate.store.counts import QUERIES
 
 
 def _wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -40,12 +39,12 @@ def _site_with_history(tmp_path: Path, fake_mta: FakeMTA) -> Path:
     finally:
         running.stop()
     with Store(tmp_path / "var/ticketgate.db") as store:
-        def add(conn: sqlite3.Connection) -> int:
-            return spool_rows.insert(conn, raw=make_mail(), mail_from="kim@example.org",
+        def add(tx: Transaction) -> int:
+            return tx.spool_delivery(raw=make_mail(), mail_from="kim@example.org",
                                      rcpt_to=("helpdesk@example.org",), peer="test",
                                      protocol="inject")
         held = store.writer.call(add)
-        store.writer.call(lambda c: spool_rows.mark_held(c, held, "RuntimeError: for the test"))
+        store.writer.call(lambda tx: tx.hold_delivery(held, "RuntimeError: for the test"))
         store.writer.call(add)
     return site
 
@@ -110,7 +109,7 @@ def test_stats_queries_read_indexes(tmp_path: Path) -> None:
     with Store(tmp_path / "t.db"):
         pass
     conn = StoreView(tmp_path / "t.db").conn
-    for name, sql in stats.QUERIES.items():
+    for name, sql in QUERIES.items():
         plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
         if name == "flags":
             assert "SCAN t" in plan

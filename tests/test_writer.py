@@ -11,21 +11,22 @@ from pathlib import Path
 import pytest
 
 from ticketgate.store import StorageError, Store
+from ticketgate.store.transaction import SqliteTransaction
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "t.db").open()
-    s.writer.call(lambda c: c.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+    s.writer.call(lambda tx: tx.conn.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
     yield s
     s.close()
 
 
 def _insert(n: int, gate: threading.Event | None = None):  # type: ignore[no-untyped-def]
-    def job(conn: sqlite3.Connection) -> int:
+    def job(tx: SqliteTransaction) -> int:
         if gate is not None:
             gate.wait(5)
-        conn.execute("INSERT INTO probe VALUES (?)", (n,))
+        tx.conn.execute("INSERT INTO probe VALUES (?)", (n,))
         return n
     return job
 
@@ -60,8 +61,8 @@ def test_a_future_cancelled_before_its_group_runs_leaves_the_writer_working(stor
 
 
 def test_a_group_awaited_from_a_loop_is_answered_in_one_wake_up(store: Store) -> None:
-    def failing(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT INTO probe VALUES (99)")
+    def failing(tx: SqliteTransaction) -> int:
+        tx.conn.execute("INSERT INTO probe VALUES (99)")
         raise ValueError("job 5 fails alone")
 
     async def scenario() -> tuple[list[object], int]:
@@ -101,13 +102,13 @@ def test_run_on_a_closed_store_fails_with_storage_error(tmp_path: Path) -> None:
 
 
 def test_a_one_statement_job_runs_without_a_savepoint_and_fails_alone(store: Store) -> None:
-    store.writer.call(lambda c: c.execute(
+    store.writer.call(lambda tx: tx.conn.execute(
         "CREATE TABLE IF NOT EXISTS positive (n INTEGER CHECK (n > 0))"))
     statements: list[str] = []
-    store.writer.call(lambda c: c.set_trace_callback(statements.append))
+    store.writer.call(lambda tx: tx.conn.set_trace_callback(statements.append))
 
     def insert(n: int):  # type: ignore[no-untyped-def]
-        return lambda c: c.execute("INSERT INTO positive VALUES (?)", (n,)).rowcount
+        return lambda tx: tx.conn.execute("INSERT INTO positive VALUES (?)", (n,)).rowcount
 
     async def scenario() -> list[object]:
         gate = threading.Event()
@@ -121,7 +122,7 @@ def test_a_one_statement_job_runs_without_a_savepoint_and_fails_alone(store: Sto
         return results
 
     first, failed, last = asyncio.run(scenario())
-    store.writer.call(lambda c: c.set_trace_callback(None))
+    store.writer.call(lambda tx: tx.conn.set_trace_callback(None))
     assert (first, last) == (1, 1)
     assert isinstance(failed, sqlite3.IntegrityError)
     assert store.view.conn.execute("SELECT n FROM positive ORDER BY n").fetchall() == [(1,), (2,)]

@@ -6,7 +6,6 @@ events and the spool row's move to `done` (or `held`) commit together or not at 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +14,13 @@ from typing import Any
 from .addresses import canonical
 from .directory import rows as directory_rows
 from .identity import requester_of
-from .store import spool as spool_rows
-from .store import tickets as t
+from .store import Transaction
 from .store.tickets import Applied
 from .verdict import Message
 
 # Extra writes in the same transaction (acknowledgements, notifications): later stages of
 # the product plug in here without the worker knowing about them.
-AfterApply = Callable[[sqlite3.Connection, Message, Applied], None]
+AfterApply = Callable[[Transaction, Message, Applied], None]
 
 
 @dataclass(frozen=True)
@@ -30,30 +28,29 @@ class ApplyOptions:
     after: tuple[AfterApply, ...] = ()
 
 
-def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> Applied:
+def apply(tx: Transaction, message: Message, options: ApplyOptions) -> Applied:
     """Write `message` with its verdict; a no-op if its spool row was already processed."""
     spool_id = message.envelope.spool_id
-    if not t.claim(conn, spool_id):
+    if not tx.claim_delivery(spool_id):
         return Applied(spool_id, None, "skipped", skipped=True)
     verdict = message.verdict
     now = time.time()
     if verdict.action == "hold":
         if spool_id is not None:
-            spool_rows.mark_held(conn, spool_id, f"held by rule: {verdict.hold_reason}")
+            tx.hold_delivery(spool_id, f"held by rule: {verdict.hold_reason}")
         return Applied(spool_id, None, "hold")
     mail = message.parsed
     ticket_id: int | None
     if verdict.action == "new_ticket":
-        ticket_id = _new_ticket(conn, message, now)
+        ticket_id = _new_ticket(tx, message, now)
     elif verdict.action == "followup":
         ticket_id = verdict.followup_of
         assert ticket_id is not None
-        row = _store_message(conn, message, ticket_id, now)
-        t.touch(conn, ticket_id, now, reopen=True)
+        row = _store_message(tx, message, ticket_id, now)
+        tx.touch_ticket(ticket_id, now, reopen=True)
         if verdict.flags:
-            t.add_flags(conn, ticket_id, verdict.flags)
-        t.event(
-            conn,
+            tx.add_flags(ticket_id, verdict.flags)
+        tx.add_event(
             ticket_id,
             "correspondence" if verdict.staff_reply else "followup",
             {"from": requester_of(message), "threaded_by": verdict.threaded_by,
@@ -66,8 +63,7 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
         kind = "duplicate_delivery" if verdict.action == "duplicate" else (
             verdict.automail or "event"
         )
-        t.event(
-            conn,
+        tx.add_event(
             ticket_id,
             kind,
             {"message_id": message.message_id, "rcpt_to": list(message.envelope.rcpt_to),
@@ -76,29 +72,28 @@ def apply(conn: sqlite3.Connection, message: Message, options: ApplyOptions) -> 
         )
     else:  # drop: stored in the spool, no ticket
         ticket_id = None
-        t.event(conn, None, "dropped", {"rule": verdict.rule}, spool_id=spool_id)
+        tx.add_event(None, "dropped", {"rule": verdict.rule}, spool_id=spool_id)
     if ticket_id is not None and verdict.directory is not None and verdict.action in (
         "new_ticket", "followup"
     ):
         outcome, detail = verdict.directory
         new = verdict.action == "new_ticket"
         directory_rows.record(
-            conn, ticket_id, outcome=outcome, detail=detail,
+            tx, ticket_id, outcome=outcome, detail=detail,
             person=dict(verdict.person) if verdict.person else None,
             existing=not new, spool_id=spool_id, stored=new,  # _new_ticket inserted it
         )
     applied = Applied(spool_id, ticket_id, verdict.action)
     for hook in options.after:
-        hook(conn, message, applied)
+        hook(tx, message, applied)
     if spool_id is not None:
-        spool_rows.mark_done(conn, spool_id)
+        tx.delivery_done(spool_id)
     return applied
 
 
-def _store_message(conn: sqlite3.Connection, message: Message, ticket_id: int, now: float) -> int:
+def _store_message(tx: Transaction, message: Message, ticket_id: int, now: float) -> int:
     mail = message.parsed
-    return t.add_message(
-        conn,
+    return tx.add_message(
         ticket_id=ticket_id,
         direction="in",
         message_id=message.message_id,
@@ -112,7 +107,7 @@ def _store_message(conn: sqlite3.Connection, message: Message, ticket_id: int, n
     )
 
 
-def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
+def _new_ticket(tx: Transaction, message: Message, now: float) -> int:
     mail = message.parsed
     verdict = message.verdict
     requester = requester_of(message)
@@ -120,8 +115,7 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
     # The directory's answer goes in with the row (apply records its events afterwards).
     person, lookup = (None, None) if verdict.directory is None else directory_rows.columns(
         verdict.directory[0], dict(verdict.person) if verdict.person else None)
-    ticket_id = t.create_ticket(
-        conn,
+    ticket_id = tx.create_ticket(
         queue=verdict.queue,
         subject=mail.subject,
         requester=requester,
@@ -134,12 +128,12 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
         person_lookup=lookup,
         now=now,
     )
-    row = _store_message(conn, message, ticket_id, now)
+    row = _store_message(tx, message, ticket_id, now)
     functions = set(verdict.function_addresses)
     others = [
         (m.address, "cc") for m in (*mail.to, *mail.cc) if canonical(m.address) not in functions
     ]
-    t.add_participants(conn, ticket_id, [(requester, "requester"), *others])
+    tx.add_participants(ticket_id, [(requester, "requester"), *others])
     entries: list[tuple[str, dict[str, Any], int | None]] = [
         ("created",
          {"requester": requester, "function_addresses": list(verdict.function_addresses)}, row),
@@ -149,5 +143,5 @@ def _new_ticket(conn: sqlite3.Connection, message: Message, now: float) -> int:
         entries.append(("flagged", dict(verdict.reasons), None))
     if verdict.linked_to is not None:
         entries.append(("linked", {"to": verdict.linked_to}, None))
-    t.events(conn, ticket_id, entries, spool_id=message.envelope.spool_id)
+    tx.add_events(ticket_id, entries, spool_id=message.envelope.spool_id)
     return ticket_id

@@ -63,7 +63,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_inject(args: argparse.Namespace) -> int:
     from .store import Store
-    from .store import spool as spool_rows
 
     settings = _settings(args)
     rules = load_rules(settings.rules_dir, settings.templates_dir)
@@ -79,8 +78,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
     try:
         with Store(settings.database) as store:
             spool_id = store.writer.call(
-                lambda c: spool_rows.insert(
-                    c, raw=raw, mail_from=args.sender, rcpt_to=tuple(args.rcpt), peer="inject",
+                lambda tx: tx.spool_delivery(
+                    raw=raw, mail_from=args.sender, rcpt_to=tuple(args.rcpt), peer="inject",
                     protocol="inject",
                 )
             )
@@ -136,7 +135,6 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
     from .store import Store
-    from .store import spool as spool_rows
     from .worker import process_row
 
     if not spool_id_text.isdigit():
@@ -145,7 +143,7 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     spool_id = int(spool_id_text)
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     with Store(settings.database) as store:
-        released = store.writer.call(lambda c: spool_rows.release(c, spool_id))
+        released = store.writer.call(lambda tx: tx.release_delivery(spool_id))
         if not released:
             print(f"ticketgate: spool row S{spool_id} is not held", file=sys.stderr)
             return exits.DATAERR

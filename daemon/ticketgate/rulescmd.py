@@ -8,7 +8,6 @@ is what the daemon would do with that mail now.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +22,7 @@ from .identity import format_code, requester_address
 from .mail import parse as parse_mail
 from .pipeline import Context, Envelope, Message
 from .rules import Rules, load_rules
-from .store import StoreView
-from .store.schema import migrate, tune
+from .store import StoreView, create
 from .yamlsource import ConfigError
 
 
@@ -59,10 +57,7 @@ def _view(settings: Settings, scratch: Path) -> StoreView:
     if settings.database.exists():
         return StoreView(settings.database)
     path = scratch / "empty.db"  # no database yet: test against an empty one
-    conn = sqlite3.connect(path, isolation_level=None)
-    tune(conn)
-    migrate(conn)
-    conn.close()
+    create(path)
     return StoreView(path)
 
 

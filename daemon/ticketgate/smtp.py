@@ -33,7 +33,6 @@ from .mail import normalize_message_id
 from .rules import Rules
 from .smtpdata import smtp_DATA as read_DATA
 from .store import Store
-from .store import spool as spool_rows
 
 log = structlog.get_logger("ticketgate.smtp")
 
@@ -369,8 +368,8 @@ class SpoolHandler:
         received = time.time()
         try:
             spool_id = await self.store.writer.run(
-                lambda c: spool_rows.insert(
-                    c, raw=raw, mail_from=mail_from, rcpt_to=rcpts, peer=peer,
+                lambda tx: tx.spool_delivery(
+                    raw=raw, mail_from=mail_from, rcpt_to=rcpts, peer=peer,
                     protocol=self.protocol, received_at=received,
                 ),
                 one_statement=True,  # the INSERT of the row, no more

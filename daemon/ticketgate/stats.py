@@ -1,11 +1,8 @@
 """`ticketgate stats [--json]`: how much is where, for admins and monitoring scripts.
 
 Spool rows by state with the oldest unprocessed row's age, tickets by queue, status and flag,
-outbox rows by state with the oldest pending row. Every count but one reads a covering index
-(spool_state, tickets_queue_status, outbox_state) rather than the tables, and the oldest rows
-are found through an index in O(log n); tests check the plans. The flag count is the
-exception: flags are a JSON list per ticket, so it reads every ticket row once. That is
-accepted for an admin command (about a second per million tickets); nothing calls it in a loop.
+outbox rows by state with the oldest pending row; the counts come from the store
+(store/counts.py, which says what each costs).
 """
 
 from __future__ import annotations
@@ -26,43 +23,31 @@ if TYPE_CHECKING:  # the parser is built on every `ticketgate` run: keep its imp
 SPOOL_STATES = ("new", "done", "held")
 OUTBOX_STATES = ("pending", "sent", "failed")
 
-QUERIES = {
-    "spool": "SELECT state, count(*) FROM spool GROUP BY state",
-    # ids grow with time, so the lowest id is the oldest row (spool_new, outbox_state).
-    "spool_oldest_new": "SELECT id, received_at FROM spool WHERE state = 'new' ORDER BY id LIMIT 1",
-    "tickets": "SELECT queue, status, count(*) FROM tickets GROUP BY queue, status",
-    "flags": "SELECT f.value, count(*) FROM tickets AS t, json_each(t.flags) AS f"
-             " GROUP BY f.value",
-    "outbox": "SELECT state, count(*) FROM outbox GROUP BY state",
-    "outbox_oldest_pending": "SELECT id, created_at, attempts, next_attempt_at, last_error"
-                             " FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1",
-}
-
 
 def collect(view: StoreView, now: float | None = None) -> dict[str, Any]:
     """Every count, as one JSON-ready mapping (all known states present, zero if empty)."""
     now = time.time() if now is None else now
-    conn = view.conn
     spool: dict[str, Any] = dict.fromkeys(SPOOL_STATES, 0)
-    spool.update(conn.execute(QUERIES["spool"]).fetchall())
-    oldest = conn.execute(QUERIES["spool_oldest_new"]).fetchone()
+    spool.update(view.spool_counts())
+    oldest = view.oldest_new_delivery()
     spool["oldest_new"] = (
         {"id": oldest[0], "age": round(now - oldest[1], 3)} if oldest else None
     )
     by_queue: dict[str, int] = {}
     by_status: dict[str, int] = {}
     total = 0
-    for queue, status, count in conn.execute(QUERIES["tickets"]):
+    for queue, status, count in view.ticket_counts():
         by_queue[queue] = by_queue.get(queue, 0) + count
         by_status[status] = by_status.get(status, 0) + count
         total += count
-    by_flag = dict(conn.execute(QUERIES["flags"]).fetchall())
+    by_flag = view.flag_counts()
     outbox: dict[str, Any] = dict.fromkeys(OUTBOX_STATES, 0)
-    outbox.update(conn.execute(QUERIES["outbox"]).fetchall())
-    row = conn.execute(QUERIES["outbox_oldest_pending"]).fetchone()
+    outbox.update(view.outbox_counts())
+    row = view.oldest_pending_mail()
     outbox["oldest_pending"] = None if row is None else {
-        "id": row[0], "age": round(now - row[1], 3), "attempts": row[2],
-        "next_attempt_in": round(max(row[3] - now, 0.0), 3), "last_error": row[4],
+        "id": row.id, "age": round(now - row.created_at, 3), "attempts": row.attempts,
+        "next_attempt_in": round(max(row.next_attempt_at - now, 0.0), 3),
+        "last_error": row.last_error,
     }
     return {
         "spool": spool,

@@ -10,7 +10,6 @@ from typing import Any, TextIO
 
 from .identity import format_code
 from .store import StoreView
-from .store.reads import TICKET_COLUMNS, ticket_from_row
 
 
 def parse_code(text: str, tag: str) -> int | None:
@@ -36,18 +35,7 @@ def list_tickets(
     view: StoreView, *, tag: str, queue: str | None, status: str | None, limit: int,
     as_json: bool, out: TextIO = sys.stdout,
 ) -> None:
-    where, args = [], []
-    if queue:
-        where.append("queue = ?")
-        args.append(queue)
-    if status:
-        where.append("status = ?")
-        args.append(status)
-    sql = f"SELECT {TICKET_COLUMNS} FROM tickets"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
-    rows = [ticket_from_row(r) for r in view.conn.execute(sql, (*args, limit)).fetchall()]
+    rows = view.tickets(queue=queue, status=status, limit=limit)
     if as_json:
         for t in rows:
             out.write(json.dumps({"code": format_code(t.id, tag), **t.__dict__},
@@ -63,34 +51,23 @@ def list_tickets(
 
 def ticket_history(view: StoreView, number: int) -> dict[str, Any] | None:
     """The ticket with its messages and events, oldest first."""
-    row = view.conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?",
-                            (number,)).fetchone()
-    if row is None:
+    ticket = view.ticket(number)
+    if ticket is None:
         return None
-    ticket = ticket_from_row(row)
     messages = [
-        dict(zip(("id", "direction", "message_id", "from", "to", "subject", "text", "verdict",
-                  "spool_id", "created_at"), m, strict=True))
-        for m in view.conn.execute(
-            "SELECT id, direction, message_id, from_address, to_addresses, subject, text,"
-            " verdict, spool_id, created_at FROM messages WHERE ticket_id = ? ORDER BY id",
-            (number,),
-        )
+        {"id": m.id, "direction": m.direction, "message_id": m.message_id,
+         "from": m.from_address, "to": list(m.to_addresses), "subject": m.subject,
+         "text": m.text, "verdict": m.verdict, "spool_id": m.spool_id,
+         "created_at": m.created_at}
+        for m in view.messages_of(number)
     ]
-    for m in messages:
-        m["to"] = json.loads(m["to"])
-        m["verdict"] = json.loads(m["verdict"])
     events = [
-        {"id": e[0], "at": e[1], "kind": e[2], "detail": json.loads(e[3]), "spool_id": e[4]}
-        for e in view.conn.execute(
-            "SELECT id, at, kind, detail, spool_id FROM events WHERE ticket_id = ? ORDER BY id",
-            (number,),
-        )
+        {"id": e.id, "at": e.at, "kind": e.kind, "detail": e.detail, "spool_id": e.spool_id}
+        for e in view.events_of(number)
     ]
     participants = view.participants(number)
-    person, lookup = view.conn.execute(
-        "SELECT person, person_lookup FROM tickets WHERE id = ?", (number,)).fetchone()
-    return {"ticket": ticket.__dict__, "person": json.loads(person) if person else None,
+    person, lookup = view.person_of(number)
+    return {"ticket": ticket.__dict__, "person": person,
             "person_lookup": lookup, "participants": participants, "messages": messages,
             "events": events}
 
@@ -147,16 +124,8 @@ def _verdict(verdict: dict[str, Any]) -> str:
 
 def list_spool(view: StoreView, *, state: str | None, limit: int, as_json: bool,
                out: TextIO = sys.stdout) -> None:
-    sql = "SELECT id, received_at, mail_from, rcpt_to, size, state, error FROM spool"
-    args: list[Any] = []
-    if state:
-        sql += " WHERE state = ?"
-        args.append(state)
-    sql += " ORDER BY id DESC LIMIT ?"
-    for r in view.conn.execute(sql, (*args, limit)).fetchall():
-        item = dict(zip(("id", "received_at", "mail_from", "rcpt_to", "size", "state", "error"),
-                        r, strict=True))
-        item["rcpt_to"] = json.loads(item["rcpt_to"])
+    for entry in view.spool_listing(state=state, limit=limit):
+        item = {**entry.__dict__, "rcpt_to": list(entry.rcpt_to)}
         if as_json:
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
         else:

@@ -17,7 +17,6 @@ parsed) and ticket code (once known), bound with structlog's contextvars.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import traceback
@@ -35,7 +34,7 @@ from .config import Settings
 from .identity import format_code
 from .pipeline import Context, Envelope, Message, Reads
 from .rules import Rules
-from .store import StorageError, Store
+from .store import StorageError, Store, Transaction
 from .store import spool as spool_rows
 from .store.tickets import Applied
 from .store.writer import Batch
@@ -59,10 +58,7 @@ class Outcome:
 
 
 def load_row(store: Store, spool_id: int) -> spool_rows.SpoolRow | None:
-    row = store.view.conn.execute(
-        f"SELECT {spool_rows.COLUMNS} FROM spool WHERE id = ?", (spool_id,)
-    ).fetchone()
-    return spool_rows.from_row(row) if row else None
+    return store.view.spool_row(spool_id)
 
 
 def to_message(row: spool_rows.SpoolRow) -> Message:
@@ -87,7 +83,7 @@ def _hold(store: Store, spool_id: int, exc: BaseException) -> Outcome:
     error = _describe(exc)
     log.error("message_held", spool_id=spool_id, error=error)
     metrics.pipeline_done(spool_id, "error")
-    store.writer.call(lambda c: spool_rows.mark_held(c, spool_id, error))
+    store.writer.call(lambda tx: tx.hold_delivery(spool_id, error))
     return Outcome(spool_id, "held", error=error)
 
 
@@ -143,7 +139,7 @@ def process_row(
     return outcome
 
 
-def _apply(conn: sqlite3.Connection, *, message: Message, options: ApplyOptions) -> Applied:
+def _apply(conn: Transaction, *, message: Message, options: ApplyOptions) -> Applied:
     return apply(conn, message, options)
 
 
@@ -228,10 +224,7 @@ class Worker:
         return self._idle.wait(timeout)
 
     def pending(self, limit: int = 512) -> list[int]:
-        rows = self.store.view.conn.execute(
-            "SELECT id FROM spool WHERE state = 'new' ORDER BY id LIMIT ?", (limit,)
-        ).fetchall()
-        return [r[0] for r in rows]
+        return self.store.view.new_deliveries(limit)
 
     def _run(self) -> None:
         backoff = 0.0

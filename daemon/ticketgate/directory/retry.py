@@ -17,7 +17,7 @@ from ..config import Settings
 from ..store import Store
 from .lookup import Lookup
 from .resolve import resolve
-from .rows import pending, record
+from .rows import record
 
 log = structlog.get_logger("ticketgate.directory")
 
@@ -30,8 +30,9 @@ def retry_pending(store: Store, settings: Settings, lookup: Lookup, limit: int =
         return 0
     settled = 0
     domains = settings.pipeline.institutional_domains
-    for ticket_id, requester, username in pending(store.view.conn, limit):
-        found = resolve(lookup, requester, username, domains)
+    for waiting in store.view.pending_lookups(limit):
+        ticket_id = waiting.ticket_id
+        found = resolve(lookup, waiting.requester, waiting.username, domains)
         if found is not None and found.outcome == "unavailable":
             break
         if found is None:

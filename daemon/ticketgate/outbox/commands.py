@@ -17,12 +17,10 @@ from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exits
-from . import rows
-from .rows import OutboxRow
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..store import StoreView
+    from ..store import OutboxRow, StoreView, Transaction
 
 
 def format_code(number: int, tag: str) -> str:
@@ -56,8 +54,8 @@ def list_outbox(
     out: TextIO = sys.stdout,
 ) -> None:
     """Outbox rows newest first: one line each, or one JSON object per line."""
-    for row in rows.listing(view.conn, state, limit):
-        subject = _subject(rows.raw_of(view.conn, row.id))
+    for row in view.outbox_listing(state=state, limit=limit):
+        subject = _subject(view.outbox_raw(row.id))
         if as_json:
             out.write(json.dumps(_as_dict(row, tag, subject), ensure_ascii=False) + "\n")
             continue
@@ -74,20 +72,19 @@ def list_outbox(
 def retry(settings: Settings, outbox_id: int) -> tuple[bool, str]:
     """Make row `outbox_id` due now; (done, message). The running daemon delivers it."""
     from ..store import Store
-    from ..store import tickets as t
 
     now = time.time()
 
-    def job(conn: Any) -> tuple[bool, str]:
-        row = rows.get(conn, outbox_id)
+    def job(tx: Transaction) -> tuple[bool, str]:
+        row = tx.outbox_row(outbox_id)
         if row is None:
             return False, f"no outbox row {outbox_id}"
         if row.state == "sent":
             return False, f"outbox row {outbox_id} was already sent at {_when(row.sent_at)}"
-        rows.requeue(conn, outbox_id, now)
-        t.event(conn, row.ticket_id, f"{row.kind}_retry",
-                {"outbox_id": outbox_id, "to": row.rcpt_to, "was": row.state,
-                 "last_error": row.last_error}, at=now)
+        tx.requeue_mail(outbox_id, now)
+        tx.add_event(row.ticket_id, f"{row.kind}_retry",
+                     {"outbox_id": outbox_id, "to": row.rcpt_to, "was": row.state,
+                      "last_error": row.last_error}, at=now)
         return True, (f"outbox row {outbox_id} ({row.kind} to {row.rcpt_to}) is pending again;"
                       " the running daemon delivers it within seconds, or at its next start")
 

@@ -18,7 +18,6 @@ A template that fails to render costs the mail, never the ticket: the failure is
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,10 +42,10 @@ from ..identity import (
 from ..identity import new_message_id as make_id
 from ..recipients import Own
 from ..rules import Queue, Rules
-from ..store import tickets as t
+from ..store import DatabaseError, Transaction
 from ..store.tickets import Applied
 from ..verdict import Message
-from . import ratelimit, rows
+from . import ratelimit
 from .headers import MAX_SUBJECT, mailbox, msg_id, one_line, references
 from .render import Outgoing, Templates, build
 
@@ -69,7 +68,7 @@ class Composer:
     on_queued: Callable[[], None] = _nothing  # called once per apply that queued mail
     clock: Callable[[], float] = field(default=time.time)
 
-    def __call__(self, conn: sqlite3.Connection, message: Message, applied: Applied) -> None:
+    def __call__(self, conn: Transaction, message: Message, applied: Applied) -> None:
         # This runs in the writer's thread: name the message in its log lines there too.
         tag = self.settings.ticket_tag
         code = format_code(applied.ticket_id, tag) if applied.ticket_id is not None else None
@@ -78,28 +77,23 @@ class Composer:
         ):
             self._compose(conn, message, applied)
 
-    def _compose(self, conn: sqlite3.Connection, message: Message, applied: Applied) -> None:
+    def _compose(self, conn: Transaction, message: Message, applied: Applied) -> None:
         if applied.skipped or applied.ticket_id is None:
             return
         if applied.action not in ("new_ticket", "followup"):
             return
         # A savepoint of our own: a failure here must not cost the ticket written before us.
-        conn.execute("SAVEPOINT outbox_compose")
         try:
-            queued = _Job(self, conn, message, applied.ticket_id).run()
-        except sqlite3.Error:
-            conn.execute("ROLLBACK TO outbox_compose")
-            conn.execute("RELEASE outbox_compose")
+            with conn.savepoint("outbox_compose"):
+                queued = _Job(self, conn, message, applied.ticket_id).run()
+        except DatabaseError:
             raise  # the store itself is in trouble: let the writer report it
         except Exception as exc:
-            conn.execute("ROLLBACK TO outbox_compose")
-            conn.execute("RELEASE outbox_compose")
             log.exception("outbox_compose_failed")
-            t.event(conn, applied.ticket_id, "outbox_error",
-                    {"error": f"{type(exc).__name__}: {exc}"[:500]},
-                    spool_id=message.envelope.spool_id)
+            conn.add_event(applied.ticket_id, "outbox_error",
+                           {"error": f"{type(exc).__name__}: {exc}"[:500]},
+                           spool_id=message.envelope.spool_id)
             return
-        conn.execute("RELEASE outbox_compose")
         if queued:
             self.on_queued()
 
@@ -107,7 +101,7 @@ class Composer:
 class _Job:
     """One apply's worth of composing: the shared facts, and the two kinds of mail."""
 
-    def __init__(self, composer: Composer, conn: sqlite3.Connection, message: Message,
+    def __init__(self, composer: Composer, conn: Transaction, message: Message,
                  ticket_id: int) -> None:
         self.c = composer
         self.conn = conn
@@ -119,8 +113,7 @@ class _Job:
         verdict = message.verdict
         queue_name = verdict.queue
         if not queue_name:  # the verdict names it for every apply that gets here, but be sure
-            row = conn.execute("SELECT queue FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-            queue_name = row[0] if row else None
+            queue_name = conn.queue_of(ticket_id)
         self.queue: Queue | None = self.rules.queues.get(queue_name) if queue_name else None
         self.own = Own(frozenset(self.rules.function_addresses), self.settings.instance)
         mail = message.parsed
@@ -159,15 +152,16 @@ class _Job:
         return (msg_id(parent) if parent else None), tuple(references(chain))
 
     def event(self, kind: str, detail: dict[str, Any]) -> None:
-        t.event(self.conn, self.ticket_id, kind, detail, spool_id=self.message.envelope.spool_id,
-                at=self.now)
+        self.conn.add_event(self.ticket_id, kind, detail,
+                            spool_id=self.message.envelope.spool_id, at=self.now)
 
     def queue_mail(self, kind: str, mail: Outgoing, rcpt: str, template: str) -> int:
         raw = build(mail, now=self.now)
-        outbox_id = rows.insert(self.conn, ticket_id=self.ticket_id, kind=kind,
-                                message_id=mail.message_id, rcpt_to=rcpt, raw=raw, now=self.now)
-        t.add_message(
-            self.conn, ticket_id=self.ticket_id, direction="out", message_id=mail.message_id,
+        outbox_id = self.conn.queue_mail(ticket_id=self.ticket_id, kind=kind,
+                                         message_id=mail.message_id, rcpt_to=rcpt, raw=raw,
+                                         now=self.now)
+        self.conn.add_message(
+            ticket_id=self.ticket_id, direction="out", message_id=mail.message_id,
             from_address=mail.sender.addr_spec, to_addresses=[rcpt], subject=mail.subject,
             text=mail.body, verdict={"outbox": kind, "template": template},
             outbox_id=outbox_id, now=self.now,

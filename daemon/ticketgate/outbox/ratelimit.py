@@ -1,35 +1,29 @@
 """The per-recipient rate limit: at most N mails per hour and per day to one address.
 
 Counted in the store, over every outbox row to the address (acknowledgements and
-notifications alike, whatever their state), with one range scan of the `outbox_rcpt` index
-(rcpt_to, created_at). Counting rows rather than keeping counters in memory makes the limit
-hold across restarts and for every process that writes to the outbox.
+notifications alike, whatever their state), inside the writer's transaction (one range scan
+of the `outbox_rcpt` index). Counting rows rather than keeping counters in memory makes the
+limit hold across restarts and for every process that writes to the outbox.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from ..store import Transaction
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 
-COUNT_SQL = (
-    "SELECT count(*), coalesce(sum(created_at >= ?), 0) FROM outbox"
-    " WHERE rcpt_to = ? AND created_at >= ?"
-)
 
-
-def counts(conn: sqlite3.Connection, rcpt: str, now: float) -> tuple[int, int]:
+def counts(tx: Transaction, rcpt: str, now: float) -> tuple[int, int]:
     """(mails in the last hour, mails in the last day) queued for `rcpt`."""
-    day, hour = conn.execute(COUNT_SQL, (now - HOUR, rcpt, now - DAY)).fetchone()
-    return int(hour), int(day)
+    return tx.mails_to(rcpt, hour_from=now - HOUR, day_from=now - DAY)
 
 
 def refusal(
-    conn: sqlite3.Connection, rcpt: str, now: float, *, per_hour: int, per_day: int
+    tx: Transaction, rcpt: str, now: float, *, per_hour: int, per_day: int
 ) -> str | None:
     """Why one more mail to `rcpt` would exceed the limit, or None when it may be sent."""
-    hour, day = counts(conn, rcpt, now)
+    hour, day = counts(tx, rcpt, now)
     if hour >= per_hour:
         return f"rate limit: {hour} mail(s) to {rcpt} in the last hour (per_hour {per_hour})"
     if day >= per_day:

@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import functools
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,11 +47,7 @@ import structlog
 from .. import metrics
 from ..config import Settings
 from ..identity import format_code
-from ..store import Store
-from ..store import tickets as t
-from ..store.reads import StoreView
-from . import rows
-from .rows import OutboxRow
+from ..store import OutboxRow, Store, StoreView, Transaction
 from .transport import PermanentFailure, TemporaryFailure, Transport, settle, transport_for
 
 log = structlog.get_logger("ticketgate.outbox")
@@ -115,7 +110,7 @@ def _is_power_of_two(n: int) -> bool:
 
 
 def record(
-    conn: sqlite3.Connection, row: OutboxRow, result: Result, *, now: float,
+    tx: Transaction, row: OutboxRow, result: Result, *, now: float,
     retry: RetryPolicy, give_up_after: float,
 ) -> str:
     """Write the result of one attempt and its event; returns the row's new state."""
@@ -123,24 +118,22 @@ def record(
     base = {"outbox_id": row.id, "to": row.rcpt_to, "message_id": row.message_id,
             "attempts": attempts}
     if result.outcome == "sent":
-        if rows.mark_sent(conn, row.id, now):
-            t.event(conn, row.ticket_id, f"{row.kind}_sent", {**base, "result": result.detail},
-                    at=now)
+        if tx.mark_sent(row.id, now):
+            tx.add_event(row.ticket_id, f"{row.kind}_sent", {**base, "result": result.detail},
+                         at=now)
         return "sent"
     deadline = row.created_at + give_up_after
     if result.outcome == "deferred" and now < deadline:
         next_at = min(now + retry.delay(attempts), deadline)
-        if rows.mark_deferred(conn, row.id, next_at, result.detail) and _is_power_of_two(
-            attempts
-        ):
-            t.event(conn, row.ticket_id, f"{row.kind}_deferred",
-                    {**base, "error": result.detail, "next_attempt_at": next_at}, at=now)
+        if tx.mark_deferred(row.id, next_at, result.detail) and _is_power_of_two(attempts):
+            tx.add_event(row.ticket_id, f"{row.kind}_deferred",
+                         {**base, "error": result.detail, "next_attempt_at": next_at}, at=now)
         return "pending"
     error = result.detail
     if result.outcome == "deferred":
         error = f"gave up after {attempts} attempts over {give_up_after:.0f}s: {error}"
-    if rows.mark_failed(conn, row.id, error):
-        t.event(conn, row.ticket_id, f"{row.kind}_failed", {**base, "error": error}, at=now)
+    if tx.mark_failed(row.id, error):
+        tx.add_event(row.ticket_id, f"{row.kind}_failed", {**base, "error": error}, at=now)
     return "failed"
 
 
@@ -244,10 +237,10 @@ class OutboxWorker:
              skip: frozenset[int] = frozenset()) -> tuple[list[OutboxRow], float | None]:
         """Rows due at `cutoff` or before but those in `skip`, and when the next one after
         `cutoff` becomes due."""
-        conn = self._view.conn
+        view = self._view
         if self._before is None:
-            self._before = rows.highest_id(conn)
-        return rows.due(conn, cutoff, limit, skip), rows.next_due(conn, cutoff)
+            self._before = view.highest_outbox_id()
+        return view.due_mail(cutoff, limit, skip), view.next_due(cutoff)
 
     def _again(self, row: OutboxRow) -> bool:
         """May `row`'s mail have been handed to the transport before? (see __init__)"""
@@ -374,8 +367,8 @@ class OutboxWorker:
     async def _record(self, batch: list[_Ended]) -> None:
         retry, give_up = self.retry, self.settings.delivery.give_up_after
 
-        def job(conn: sqlite3.Connection) -> list[str]:
-            return [record(conn, e.row, e.result, now=e.at, retry=retry, give_up_after=give_up)
+        def job(tx: Transaction) -> list[str]:
+            return [record(tx, e.row, e.result, now=e.at, retry=retry, give_up_after=give_up)
                     for e in batch]
 
         try:

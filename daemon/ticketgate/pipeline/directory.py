@@ -20,7 +20,6 @@ from .. import etiquette
 from ..addresses import canonical
 from ..directory import EXTRAS_KEY, Lookup
 from ..directory.resolve import resolve
-from ..directory.rows import lookup_state
 from ..identity import Flag, requester_of
 from .model import Context, Message, Verdict
 
@@ -50,7 +49,7 @@ def _skip(message: Message, context: Context, sender: str | None) -> str | None:
     ticket = message.ticket(context.view, verdict.followup_of)
     if ticket is None or canonical(ticket.requester) != canonical(sender or ""):
         return "not looked up: a follow-up by someone other than the requester"
-    if lookup_state(context.view, ticket.id) == "found":
+    if context.view.lookup_state(ticket.id) == "found":
         return "not looked up: the ticket knows its requester"
     return None
 

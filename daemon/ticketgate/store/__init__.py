@@ -1,17 +1,45 @@
-"""The store: the one narrow door to SQLite (schema, the single writer, read-only views).
+"""The store: the one door to the database (schema, the single writer, read-only views).
 
-Stages and commands reach the database only through this package, so another backend
-(PostgreSQL for several daemons) can be added without touching them.
+Everything else reaches the database only through this package, by the methods of
+interface.py (written in the helpdesk's words), and writes no SQL of its own; so another
+backend (PostgreSQL for several daemons) can be added without touching them. The package:
+
+- interface.py: the contract (Transaction, Reads, Writer) and what is SQLite's own today
+- records.py: the frozen records it hands out (Ticket, SpoolRow, OutboxRow, ...)
+- schema.py: tables, indexes and migrations
+- writer.py: the single writer thread, group commit; transaction.py: a job's writes
+- reads.py: StoreView, the read-only view
+- one module per area, each a pair of mixins (writes, reads): spool, tickets (with
+  participants), messages (with events), outbox (with the rate limit's count), person (the
+  directory's answer on a ticket), counts (`ticketgate stats`)
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .reads import StoreView, Ticket
+from .interface import Reads, Transaction
+from .reads import StoreView
+from .records import OutboxRow, SpoolRow, Ticket
 from .schema import SCHEMA_VERSION, migrate, tune
 from .writer import StorageError, Writer
+
+# The backend's own error: the database itself failed (not the caller's data). A caller
+# that guards its own work in a savepoint lets these through to the writer.
+DatabaseError = sqlite3.Error
+
+
+def create(path: Path) -> None:
+    """Create the database file (and its directories) if needed, and migrate it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        tune(conn)
+        migrate(conn)
+    finally:
+        conn.close()
 
 
 class Store:
@@ -24,13 +52,7 @@ class Store:
 
     def open(self) -> Store:
         """Create the file and directories if needed, migrate, and start the writer."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            tune(conn)
-            migrate(conn)
-        finally:
-            conn.close()
+        create(self.path)
         self.writer.start()
         return self
 
@@ -52,4 +74,16 @@ def open_readonly(path: Path) -> StoreView:
     return StoreView(path)
 
 
-__all__ = ["SCHEMA_VERSION", "StorageError", "Store", "StoreView", "Ticket", "open_readonly"]
+if TYPE_CHECKING:  # mypy checks that today's backend keeps the contract
+    from . import interface
+    from .transaction import SqliteTransaction
+
+    def _contract(view: StoreView, tx: SqliteTransaction, writer: Writer) -> tuple[
+            interface.Reads, interface.Transaction, interface.Writer]:
+        return view, tx, writer
+
+
+__all__ = [
+    "SCHEMA_VERSION", "DatabaseError", "OutboxRow", "Reads", "SpoolRow", "StorageError",
+    "Store", "StoreView", "Ticket", "Transaction", "create", "open_readonly",
+]

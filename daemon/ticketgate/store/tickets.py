@@ -1,19 +1,25 @@
-"""Applying a verdict: ticket, message, participants, events and spool row in one transaction."""
+"""Tickets and their participants: one row each, the number in a ticket's code from the
+table's id sequence.
+
+Flags and tags are JSON lists of names. Served by tickets_queue_status, tickets_status,
+tickets_resend (requester, subject_key, created_at) and the participants' primary key.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import spool
+from .base import Reading, Writing
+from .records import Ticket
 
-# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; one shared encoder
-# gives the same text.
-_JSON = json.JSONEncoder(ensure_ascii=False)
+TICKET_COLUMNS = (
+    "id, queue, status, subject, requester, flags, priority, tags, linked_to,"
+    " created_at, updated_at"
+)
+TICKET_SQL = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -26,160 +32,163 @@ class Applied:
     skipped: bool = False  # the spool row was no longer new: someone already did this work
 
 
-def event(
-    conn: sqlite3.Connection,
-    ticket_id: int | None,
-    kind: str,
-    detail: dict[str, Any] | None = None,
-    *,
-    spool_id: int | None = None,
-    message_row: int | None = None,
-    at: float | None = None,
-) -> None:
-    """Append one row to a ticket's history."""
-    conn.execute(
-        EVENT_SQL,
-        (
-            ticket_id,
-            at if at is not None else time.time(),
-            kind,
-            _JSON.encode(detail or {}),
-            spool_id,
-            message_row,
-        ),
+def _strings(value: str) -> tuple[str, ...]:
+    # Most tickets have no flags or tags: "[]" needs no JSON parser.
+    return () if value == "[]" else tuple(json.loads(value))
+
+
+def ticket_from_row(row: Sequence[Any]) -> Ticket:
+    return Ticket(
+        id=row[0],
+        queue=row[1],
+        status=row[2],
+        subject=row[3],
+        requester=row[4],
+        flags=_strings(row[5]),
+        priority=row[6],
+        tags=_strings(row[7]),
+        linked_to=row[8],
+        created_at=row[9],
+        updated_at=row[10],
     )
 
 
-EVENT_SQL = (
-    "INSERT INTO events (ticket_id, at, kind, detail, spool_id, message_id)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+class TicketWrites(Writing):
+    __slots__ = ()
 
-
-def events(
-    conn: sqlite3.Connection,
-    ticket_id: int | None,
-    entries: Iterable[tuple[str, dict[str, Any], int | None]],
-    *,
-    spool_id: int | None = None,
-    at: float | None = None,
-) -> None:
-    """Append several rows to a ticket's history, in order: (kind, detail, message row) each."""
-    when = at if at is not None else time.time()
-    conn.executemany(
-        EVENT_SQL,
-        [(ticket_id, when, kind, _JSON.encode(detail), spool_id, row)
-         for kind, detail, row in entries],
-    )
-
-
-def create_ticket(
-    conn: sqlite3.Connection,
-    *,
-    queue: str,
-    subject: str,
-    requester: str,
-    flags: Iterable[str] = (),
-    priority: str | None = None,
-    tags: Iterable[str] = (),
-    linked_to: int | None = None,
-    subject_key: str = "",
-    person: str | None = None,
-    person_lookup: str | None = None,
-    now: float,
-) -> int:
-    """Insert a ticket; `person` (JSON) and `person_lookup` as directory.rows.columns() gives
-    them, when the directory lookup is known already (saves an UPDATE of the new row)."""
-    cur = conn.execute(
-        "INSERT INTO tickets (queue, status, subject, requester, flags, priority, tags,"
-        " linked_to, subject_key, person, person_lookup, created_at, updated_at)"
-        " VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            queue,
-            subject,
-            requester,
-            json.dumps(list(flags)),
-            priority,
-            json.dumps(list(tags)),
-            linked_to,
-            subject_key,
-            person,
-            person_lookup,
-            now,
-            now,
-        ),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-def add_message(
-    conn: sqlite3.Connection,
-    *,
-    ticket_id: int,
-    direction: str,
-    message_id: str,
-    from_address: str,
-    to_addresses: Iterable[str],
-    subject: str,
-    text: str,
-    verdict: dict[str, Any] | None = None,
-    spool_id: int | None = None,
-    outbox_id: int | None = None,
-    now: float,
-) -> int:
-    cur = conn.execute(
-        "INSERT INTO messages (ticket_id, direction, message_id, from_address, to_addresses,"
-        " subject, text, verdict, spool_id, outbox_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            ticket_id,
-            direction,
-            message_id,
-            from_address,
-            json.dumps(list(to_addresses)),
-            subject,
-            text,
-            _JSON.encode(verdict or {}),
-            spool_id,
-            outbox_id,
-            now,
-        ),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-def add_participants(
-    conn: sqlite3.Connection, ticket_id: int, people: Iterable[tuple[str, str]]
-) -> None:
-    """Add (address, role) pairs; an address already present keeps its first role."""
-    conn.executemany(
-        "INSERT OR IGNORE INTO participants (ticket_id, address, role) VALUES (?, ?, ?)",
-        [(ticket_id, a, r) for a, r in people if a],
-    )
-
-
-def touch(conn: sqlite3.Connection, ticket_id: int, now: float, *, reopen: bool) -> None:
-    if reopen:
-        conn.execute(
-            "UPDATE tickets SET updated_at = ?,"
-            " status = CASE WHEN status IN ('resolved', 'closed') THEN 'open' ELSE status END"
-            " WHERE id = ?",
-            (now, ticket_id),
+    def create_ticket(
+        self,
+        *,
+        queue: str,
+        subject: str,
+        requester: str,
+        flags: Iterable[str] = (),
+        priority: str | None = None,
+        tags: Iterable[str] = (),
+        linked_to: int | None = None,
+        subject_key: str = "",
+        person: str | None = None,
+        person_lookup: str | None = None,
+        now: float,
+    ) -> int:
+        """Insert a ticket; `person` (JSON) and `person_lookup` as directory.rows.columns() gives
+        them, when the directory lookup is known already (saves an UPDATE of the new row)."""
+        cur = self.conn.execute(
+            "INSERT INTO tickets (queue, status, subject, requester, flags, priority, tags,"
+            " linked_to, subject_key, person, person_lookup, created_at, updated_at)"
+            " VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                queue,
+                subject,
+                requester,
+                json.dumps(list(flags)),
+                priority,
+                json.dumps(list(tags)),
+                linked_to,
+                subject_key,
+                person,
+                person_lookup,
+                now,
+                now,
+            ),
         )
-    else:
-        conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket_id))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def touch_ticket(self, ticket_id: int, now: float, *, reopen: bool) -> None:
+        """Note new activity; `reopen` moves a resolved or closed ticket back to open."""
+        if reopen:
+            self.conn.execute(
+                "UPDATE tickets SET updated_at = ?,"
+                " status = CASE WHEN status IN ('resolved', 'closed') THEN 'open' ELSE status END"
+                " WHERE id = ?",
+                (now, ticket_id),
+            )
+        else:
+            self.conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket_id))
+
+    def add_flags(self, ticket_id: int, flags: Iterable[str]) -> None:
+        """Add flags the ticket does not have yet, after those it has, each once."""
+        current = self._flags(ticket_id)
+        merged = list(dict.fromkeys([*current, *flags]))
+        if merged != current:
+            self._set_flags(ticket_id, merged)
+
+    def remove_flag(self, ticket_id: int, flag: str) -> bool:
+        """Take `flag` off the ticket; False when it did not have it."""
+        current = self._flags(ticket_id)
+        if flag not in current:
+            return False
+        self._set_flags(ticket_id, [f for f in current if f != flag])
+        return True
+
+    def add_participants(self, ticket_id: int, people: Iterable[tuple[str, str]]) -> None:
+        """Add (address, role) pairs; an address already present keeps its first role."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO participants (ticket_id, address, role) VALUES (?, ?, ?)",
+            [(ticket_id, a, r) for a, r in people if a],
+        )
+
+    def queue_of(self, ticket_id: int) -> str | None:
+        row = self.conn.execute("SELECT queue FROM tickets WHERE id = ?",
+                                (ticket_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _flags(self, ticket_id: int) -> list[str]:
+        row = self.conn.execute("SELECT flags FROM tickets WHERE id = ?",
+                                (ticket_id,)).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def _set_flags(self, ticket_id: int, flags: list[str]) -> None:
+        self.conn.execute("UPDATE tickets SET flags = ? WHERE id = ?",
+                          (json.dumps(flags), ticket_id))
 
 
-def add_flags(conn: sqlite3.Connection, ticket_id: int, flags: Iterable[str]) -> None:
-    row = conn.execute("SELECT flags FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-    current = json.loads(row[0]) if row else []
-    merged = current + [f for f in flags if f not in current]
-    if merged != current:
-        conn.execute("UPDATE tickets SET flags = ? WHERE id = ?", (json.dumps(merged), ticket_id))
+class TicketReads(Reading):
+    __slots__ = ()
 
+    def ticket(self, number: int) -> Ticket | None:
+        row = self.conn.execute(TICKET_SQL, (number,)).fetchone()
+        return ticket_from_row(row) if row else None
 
-def claim(conn: sqlite3.Connection, spool_id: int | None) -> bool:
-    """True when there is no spool row (e.g. a direct apply) or it is still new."""
-    return spool_id is None or spool.claim_new(conn, spool_id)
+    def tickets(self, *, queue: str | None, status: str | None, limit: int) -> list[Ticket]:
+        """Tickets newest first, optionally of one queue and/or status."""
+        where, args = [], []
+        if queue:
+            where.append("queue = ?")
+            args.append(queue)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        sql = f"SELECT {TICKET_COLUMNS} FROM tickets"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [ticket_from_row(r) for r in self.conn.execute(sql, (*args, limit)).fetchall()]
+
+    def participants(self, ticket_id: int) -> dict[str, str]:
+        """address -> role (requester, cc, recipient, staff) of everyone on the ticket."""
+        rows = self.conn.execute(
+            "SELECT address, role FROM participants WHERE ticket_id = ?", (ticket_id,)
+        ).fetchall()
+        return {a: r for a, r in rows}
+
+    def is_participant(self, ticket_id: int, address: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?",
+            (ticket_id, address),
+        ).fetchone()
+        return row is not None
+
+    def resend_candidates(
+        self, requester: str, subject_key: str, since: float
+    ) -> list[tuple[int, str, str]]:
+        """(ticket, status, first message text) of this requester's tickets with this subject."""
+        rows = self.conn.execute(
+            "SELECT t.id, t.status, (SELECT m.text FROM messages m WHERE m.ticket_id = t.id"
+            " ORDER BY m.id LIMIT 1) FROM tickets t"
+            " WHERE t.requester = ? AND t.subject_key = ? AND t.created_at >= ?"
+            " ORDER BY t.created_at DESC LIMIT 5",
+            (requester, subject_key, since),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2] or "")) for r in rows]

@@ -1,6 +1,7 @@
 """The single writer: one thread owns the write connection and commits work in groups.
 
-Async code and other threads hand it functions of the connection and wait for the result.
+Async code and other threads hand it jobs, functions of the transaction (a
+SqliteTransaction: the store's writes, see interface.Transaction), and wait for the result.
 Every job in a group runs inside its own SAVEPOINT, so one failing job does not spoil the
 others (a job of one statement needs none: SQLite undoes a failed statement by itself), and
 the group is made durable by one COMMIT (one fsync under synchronous=FULL).
@@ -24,10 +25,12 @@ from typing import Any, TypeVar
 
 import structlog
 
+from .interface import Transaction
 from .schema import tune
+from .transaction import SqliteTransaction
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
+Job = Callable[[Transaction], Any]
 log = structlog.get_logger("ticketgate.store")
 
 
@@ -99,7 +102,7 @@ class Batch:
     def __len__(self) -> int:
         return len(self._works)
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+    def submit(self, job: Callable[[Transaction], T]) -> Future[T]:
         """Add `job`; its future holds the result once the group it runs in is committed."""
         future: Future[T] = Future()
         if not self._works:
@@ -136,6 +139,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Work | list[_Work] | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ticketgate-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
+        self._tx: SqliteTransaction | None = None  # the jobs' view of _conn
         self._inode: int | None = None
         self._after: list[Callable[[], None]] = []
         self.commits = 0
@@ -149,7 +153,7 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+    def submit(self, job: Callable[[Transaction], T]) -> Future[T]:
         """Queue `job`; its future holds the result once the group it ran in is committed."""
         future: Future[T] = Future()
         if not self._thread.is_alive():
@@ -169,12 +173,12 @@ class Writer:
             return
         self._queue.put(works)
 
-    def call(self, job: Callable[[sqlite3.Connection], T], timeout: float | None = None) -> T:
+    def call(self, job: Callable[[Transaction], T], timeout: float | None = None) -> T:
         """Run `job` in the writer and wait for its commit (from any thread but the writer's)."""
         return self.submit(job).result(timeout)
 
     async def run(
-        self, job: Callable[[sqlite3.Connection], T], *, one_statement: bool = False
+        self, job: Callable[[Transaction], T], *, one_statement: bool = False
     ) -> T:
         """Run `job` in the writer and await its commit without blocking the event loop.
 
@@ -262,7 +266,7 @@ class Writer:
             pending = self._commit(pending, None)
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._conn = self._tx = None
 
     @staticmethod
     def _take(pending: list[_Work], item: _Work | list[_Work] | object) -> None:
@@ -277,10 +281,11 @@ class Writer:
         self._after = []
         rest: list[_Work] = []
         try:
-            if self._conn is None:
+            if self._conn is None or self._tx is None:
                 self._conn = self._connect()
+                self._tx = SqliteTransaction(self._conn)
             self._check_file()
-            conn = self._conn
+            conn, tx = self._conn, self._tx
             self._begin(conn)
             began = time.monotonic()
             for index, work in enumerate(batch):
@@ -289,7 +294,7 @@ class Writer:
                     break
                 queued = len(self._after)
                 try:
-                    results.append((True, self._run_job(conn, work)))
+                    results.append((True, self._run_job(tx, work)))
                 except Exception as exc:  # the job's own failure, reported to its caller
                     self._undo_job(conn, work, exc)
                     del self._after[queued:]
@@ -312,12 +317,12 @@ class Writer:
         return rest
 
     @staticmethod
-    def _run_job(conn: sqlite3.Connection, work: _Work) -> Any:
+    def _run_job(tx: SqliteTransaction, work: _Work) -> Any:
         if not work.savepoint:
-            return work.job(conn)
-        conn.execute("SAVEPOINT job")
-        result = work.job(conn)
-        conn.execute("RELEASE job")
+            return work.job(tx)
+        tx.conn.execute("SAVEPOINT job")
+        result = work.job(tx)
+        tx.conn.execute("RELEASE job")
         return result
 
     @staticmethod
@@ -343,4 +348,4 @@ class Writer:
                     self._conn.execute("ROLLBACK")
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
-        self._conn = None
+        self._conn = self._tx = None
