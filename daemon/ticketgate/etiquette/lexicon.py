@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from .subjectwords import COMPLAINT, FILLER, MATTER, PLACEHOLDER, PLEA, THING, SubjectWords
 from .text import MEMO_LIMIT, Phrases
 
 # The per-language word lists, in the order the YAML documents them. Each is a list of words or
@@ -35,6 +36,7 @@ WORD_LISTS: tuple[str, ...] = (
     "steps",
     "states",
     "consequences",
+    "working",
     "anaphora",
     "alternatives",
     "parts",
@@ -60,7 +62,15 @@ _THRESHOLDS: dict[str, int] = {
 }
 
 _DEFAULT_USERNAME = r"[a-z][a-z0-9._-]{0,30}[a-z0-9]"
-_TOP_KEYS = ("version", "thresholds", "patterns", "matters", "languages")
+_TOP_KEYS = ("version", "thresholds", "patterns", "matters", "site_names", "languages")
+# The per-language lists of the subject model (see subjectwords.py), by the class they give.
+SUBJECT_LISTS: dict[str, int] = {
+    "things": THING,
+    "placeholders": PLACEHOLDER,
+    "complaints": COMPLAINT,
+    "pleas": PLEA,
+    "matters": MATTER,
+}
 _MATTER_KEYS = ("related", "devices", "parts_default")
 _PATTERN_KEYS = ("username", "username_ids", "computer_names")
 
@@ -100,6 +110,7 @@ class Lexicon:
     steps: Phrases
     states: Phrases
     consequences: Phrases
+    working: Phrases
     anaphora: Phrases
     alternatives: Phrases
     parts: Phrases
@@ -117,6 +128,16 @@ class Lexicon:
     related: frozenset[tuple[str, str]] = frozenset()
     devices: tuple[str, ...] = ()
     parts_default: str | None = None
+    # The subject model's words (see subjectwords.py); built by load_lexicon.
+    subject_words: SubjectWords = field(
+        default_factory=lambda: SubjectWords.build({}, ()), compare=False, repr=False
+    )
+    # The site's own names (of site_names, queues and routes): things of the subject model.
+    site_names: tuple[str, ...] = ()
+    # The raw subject-model entries by class, kept so that site names can be added later.
+    subject_entries: tuple[tuple[int, tuple[str, ...]], ...] = field(
+        default=(), compare=False, repr=False
+    )
     vague_min_content_words: int = 1
     multi_min_list_items: int = 2
     multi_min_matters: int = 2
@@ -146,6 +167,17 @@ class Lexicon:
     _topic_entries: dict[int, tuple[TopicEntry, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+
+    def with_site_names(self, names: Iterable[str]) -> Lexicon:
+        """A copy whose subject model also knows `names` as things (queue names, words of the
+        routes): the site's own systems make a subject clear ("Ladok", "LU-kortet")."""
+        extra = tuple(n for n in dict.fromkeys(n.strip() for n in names) if n
+                      and n not in self.site_names)
+        if not extra:
+            return self
+        site = self.site_names + extra
+        words = _subject_words(self.subject_entries, site, self.inflections)
+        return replace(self, site_names=site, subject_words=words)
 
     def mask_of(self, token: str) -> int:
         """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
@@ -409,14 +441,18 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     if not languages:
         raise _fail("languages", "at least one language section is needed")
     merged: dict[str, list[str]] = {name: [] for name in WORD_LISTS}
+    subject: dict[str, list[str]] = {name: [] for name in SUBJECT_LISTS}
+    site_names = tuple(_words(root.get("site_names"), "site_names"))
     topic_words: dict[str, list[str]] = {}
     suffixes: list[str] = []
     for lang, section in languages.items():
         where = f"languages.{lang}"
         sec = _mapping(section or {}, where)
-        _unknown(sec, (*WORD_LISTS, "topics", "inflections"), where)
+        _unknown(sec, (*WORD_LISTS, *SUBJECT_LISTS, "topics", "inflections"), where)
         for name in WORD_LISTS:
             merged[name] += _words(sec.get(name), f"{where}.{name}")
+        for name in SUBJECT_LISTS:
+            subject[name] += _words(sec.get(name), f"{where}.{name}")
         for i, suffix in enumerate(_strings(sec.get("inflections"), f"{where}.inflections")):
             if not suffix.isalpha():
                 raise _fail(f"{where}.inflections[{i}]", f"expected letters only, got {suffix!r}")
@@ -432,18 +468,55 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     )
     related, devices, parts_default = _load_matters(matters, {t.name for t in topics})
     fields: dict[str, Any] = {**lists, **thresholds}  # checked above, one by one
+    inflections = tuple(sorted(set(suffixes), key=lambda x: (-len(x), x)))
+    entries = _subject_entries(merged, subject, topic_words)
     return Lexicon(
+        subject_words=_subject_words(entries, site_names, inflections),
+        site_names=site_names,
+        subject_entries=entries,
         languages=tuple(languages),
         topics=topics,
         username=username,
         username_ids=ids,
         computer_names=names,
-        inflections=tuple(sorted(set(suffixes), key=lambda x: (-len(x), x))),
+        inflections=inflections,
         related=related,
         devices=devices,
         parts_default=parts_default,
         **fields,
     )
+
+
+def _subject_entries(
+    merged: Mapping[str, list[str]],
+    subject: Mapping[str, list[str]],
+    topic_words: Mapping[str, list[str]],
+) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The entries of each class of the subject model: its own lists, plus the topics, parts
+    and computer words as things, the problem, request and step words as matters, and the
+    filler words as filler (an entry of a stronger class wins, see subjectwords._ORDER)."""
+    things = [w for words in topic_words.values() for w in words]
+    things += merged["parts"] + merged["computer_words"] + subject["things"]
+    matters = merged["problems"] + merged["requests"] + merged["steps"] + subject["matters"]
+    return (
+        (THING, tuple(things)),
+        (PLACEHOLDER, tuple(subject["placeholders"])),
+        (COMPLAINT, tuple(subject["complaints"])),
+        (PLEA, tuple(subject["pleas"])),
+        (MATTER, tuple(matters)),
+        (FILLER, tuple(merged["filler"] + merged["states"] + merged["prepositions"]
+                       + merged["determiners"])),
+    )
+
+
+def _subject_words(
+    entries: tuple[tuple[int, tuple[str, ...]], ...],
+    site_names: tuple[str, ...],
+    inflections: tuple[str, ...],
+) -> SubjectWords:
+    words: dict[int, list[str]] = {kind: list(e) for kind, e in entries}
+    words.setdefault(THING, []).extend(site_names)
+    return SubjectWords.build(words, inflections)
 
 
 def parse_lexicon_yaml(text: str) -> Lexicon:

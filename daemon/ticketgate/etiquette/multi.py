@@ -61,6 +61,7 @@ _STATE_SURE = _STATE << SURE
 _VERBS_SURE = _VERBS << SURE
 _PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
+_WORKING = BIT["working"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
 _PART = BIT["parts"]
@@ -273,6 +274,28 @@ def _folds(
     return verbless and _has(lexicon.alternatives, tokens, masks, mask, _ALTERNATIVE)
 
 
+def _works(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
+    """True when the sentence reports something working ("kollegans dator kan skriva ut utan
+    problem", "my phone syncs") and asks for and complains of nothing besides: a comparison
+    the writer makes, not a matter. `masks` are the tokens' masks (Lexicon.masks)."""
+    working = lexicon.working
+    covered: set[int] = set()
+    for i, mask in enumerate(masks):
+        if mask & _WORKING and i not in covered:
+            n = working.match_at(tokens, i)
+            covered.update(range(i, i + n))
+    if not covered:
+        return False
+    for i, mask in enumerate(masks):
+        if i in covered or not mask & (_PROBLEM | _REQUEST):
+            continue
+        if (mask & _PROBLEM and lexicon.problems.match_at(tokens, i)) or (
+            mask & _REQUEST and lexicon.requests.match_at(tokens, i)
+        ):
+            return False
+    return True
+
+
 class _Reader:
     """Reads clauses in order into units, remembering what the text has talked about so far."""
 
@@ -375,14 +398,16 @@ class _Reader:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
                         continue  # "Thanks, Lee" at the end of a line
+                context = bool(mask & _WORKING) and _works(tokens, masks, lx)
+                question = sentence.endswith("?")
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
-                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    self.sentence(((tokens, masks, mask),), block.list_item, context, question)
                     continue
                 split = split_clauses(pieces, masks, lx)
                 if len(split) == 1 and split[0][0] is tokens:  # not split: the union is known
-                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    self.sentence(((tokens, masks, mask),), block.list_item, context, question)
                     continue
                 self.sentence(
                     [
@@ -390,12 +415,23 @@ class _Reader:
                         for clause, clause_masks in split
                     ],
                     block.list_item,
+                    context,
+                    question,
                 )
         return self.units
 
-    def sentence(self, clauses: Sequence[_Clause], list_item: bool) -> None:
+    def sentence(
+        self,
+        clauses: Sequence[_Clause],
+        list_item: bool,
+        context: bool = False,
+        question: bool = False,
+    ) -> None:
         """Class the clauses of one sentence, appending units. Each clause comes as its
-        tokens, their masks (Lexicon.masks) and the union of those."""
+        tokens, their masks (Lexicon.masks) and the union of those. A `context` sentence
+        says what works ("min telefon kan skriva ut utan problem"): all its clauses are
+        details. In a `question` ("Hur vidarebefordrar jag min mejl?") a clause that names a
+        topic and opens no other way is a request."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
@@ -443,6 +479,10 @@ class _Reader:
                 issue = False  # "datorn är ny", "jag kör Windows"
             else:
                 issue = None
+            if context:
+                issue = False  # what works, told for comparison, is no matter of its own
+            elif issue is None and question and topics and current is None:
+                issue = True
             verbless = issue is None
             if verbless and topics and mask & _CUES and (
                 _has(lx.computer_name_cues, tokens, token_masks, mask, _COMPUTER_NAME_CUE)
