@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from .subjectwords import COMPLAINT, FILLER, MATTER, PLACEHOLDER, PLEA, THING, SubjectWords
+from .subjectlists import SUBJECT_LISTS, names_a_thing, subject_entries, subject_words
+from .subjectwords import SubjectWords
 from .text import MEMO_LIMIT, Phrases
 
 # The per-language word lists, in the order the YAML documents them. Each is a list of words or
@@ -63,14 +64,7 @@ _THRESHOLDS: dict[str, int] = {
 
 _DEFAULT_USERNAME = r"[a-z][a-z0-9._-]{0,30}[a-z0-9]"
 _TOP_KEYS = ("version", "thresholds", "patterns", "matters", "site_names", "languages")
-# The per-language lists of the subject model (see subjectwords.py), by the class they give.
-SUBJECT_LISTS: dict[str, int] = {
-    "things": THING,
-    "placeholders": PLACEHOLDER,
-    "complaints": COMPLAINT,
-    "pleas": PLEA,
-    "matters": MATTER,
-}
+
 _MATTER_KEYS = ("related", "devices", "parts_default")
 _PATTERN_KEYS = ("username", "username_ids", "computer_names")
 
@@ -171,12 +165,12 @@ class Lexicon:
     def with_site_names(self, names: Iterable[str]) -> Lexicon:
         """A copy whose subject model also knows `names` as things (queue names, words of the
         routes): the site's own systems make a subject clear ("Ladok", "LU-kortet")."""
-        extra = tuple(n for n in dict.fromkeys(n.strip() for n in names) if n
-                      and n not in self.site_names)
+        extra = tuple(n for n in dict.fromkeys(n.strip() for n in names)
+                      if n and n not in self.site_names and names_a_thing(n, self.subject_words))
         if not extra:
             return self
         site = self.site_names + extra
-        words = _subject_words(self.subject_entries, site, self.inflections)
+        words = subject_words(self.subject_entries, site, self.inflections)
         return replace(self, site_names=site, subject_words=words)
 
     def mask_of(self, token: str) -> int:
@@ -469,9 +463,9 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     related, devices, parts_default = _load_matters(matters, {t.name for t in topics})
     fields: dict[str, Any] = {**lists, **thresholds}  # checked above, one by one
     inflections = tuple(sorted(set(suffixes), key=lambda x: (-len(x), x)))
-    entries = _subject_entries(merged, subject, topic_words)
+    entries = subject_entries(merged, subject, topic_words)
     return Lexicon(
-        subject_words=_subject_words(entries, site_names, inflections),
+        subject_words=subject_words(entries, site_names, inflections),
         site_names=site_names,
         subject_entries=entries,
         languages=tuple(languages),
@@ -485,38 +479,6 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
         parts_default=parts_default,
         **fields,
     )
-
-
-def _subject_entries(
-    merged: Mapping[str, list[str]],
-    subject: Mapping[str, list[str]],
-    topic_words: Mapping[str, list[str]],
-) -> tuple[tuple[int, tuple[str, ...]], ...]:
-    """The entries of each class of the subject model: its own lists, plus the topics, parts
-    and computer words as things, the problem, request and step words as matters, and the
-    filler words as filler (an entry of a stronger class wins, see subjectwords._ORDER)."""
-    things = [w for words in topic_words.values() for w in words]
-    things += merged["parts"] + merged["computer_words"] + subject["things"]
-    matters = merged["problems"] + merged["requests"] + merged["steps"] + subject["matters"]
-    return (
-        (THING, tuple(things)),
-        (PLACEHOLDER, tuple(subject["placeholders"])),
-        (COMPLAINT, tuple(subject["complaints"])),
-        (PLEA, tuple(subject["pleas"])),
-        (MATTER, tuple(matters)),
-        (FILLER, tuple(merged["filler"] + merged["states"] + merged["prepositions"]
-                       + merged["determiners"])),
-    )
-
-
-def _subject_words(
-    entries: tuple[tuple[int, tuple[str, ...]], ...],
-    site_names: tuple[str, ...],
-    inflections: tuple[str, ...],
-) -> SubjectWords:
-    words: dict[int, list[str]] = {kind: list(e) for kind, e in entries}
-    words.setdefault(THING, []).extend(site_names)
-    return SubjectWords.build(words, inflections)
 
 
 def parse_lexicon_yaml(text: str) -> Lexicon:

@@ -121,6 +121,9 @@ class _Unit:
     in_subject: bool = False
     strong: str | None = None
     weak: str | None = None
+    # Topics named only as where or with what ("installera SPSS på min dator"): not the
+    # matter, but the place it happens (see computer_is_the_matter).
+    where: set[str] = field(default_factory=set)
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
@@ -305,6 +308,7 @@ class _Reader:
         self.units: list[_Unit] = []
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
+        self.where: set[str] = set()  # the in-phrase topics of the clause read last
         # Lookups in the lexicon's memos (emptied in place, so these stay right).
         self.starts_memo = lexicon.topic_starts_memo()
 
@@ -315,6 +319,7 @@ class _Reader:
         where or with what, not the matter; it counts only when nothing else is named.
         `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
+        self.where = set()
         if mask < TOPIC_BIT and not mask & _PART:
             return set()  # no topic nor part word can start anywhere
         lx = self.lexicon
@@ -363,6 +368,7 @@ class _Reader:
                     )
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
+        self.where = secondary
         if named:
             self.last_device = max(named.values())[1]  # the device named last in the clause
         elif mask & _PART_SURE or (mask & _PART and _contains(lx.parts, tokens, masks, _PART)):
@@ -513,6 +519,7 @@ class _Reader:
                     )
                 if target is not None and folds:
                     target.topics |= topics
+                    target.where |= self.where
                     current, in_detail = target, True
                     continue
             in_detail = False
@@ -531,7 +538,7 @@ class _Reader:
                     continue
             # Positional (issue, topics, list_item, in_subject, strong, weak): made for most
             # clauses, and keywords cost more.
-            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak)
+            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak, self.where)
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
 
@@ -577,6 +584,44 @@ def _announces_several(subject_tokens: list[str], lexicon: Lexicon) -> str | Non
     return None
 
 
+# The last mail read and its units: missing_computer_name asks about the mail multi_issue has
+# just read (see computer_is_the_matter). Replaced whole, never changed.
+_last_read: tuple[tuple[str, str, int], tuple[str, list[_Unit], list[_Unit]]] | None = None
+
+
+def _read(
+    subject: str, new_text: str, lexicon: Lexicon
+) -> tuple[str, list[_Unit], list[_Unit]]:
+    """The stripped subject and the units of the subject and of the new text."""
+    global _last_read
+    key = (subject, new_text, id(lexicon))
+    last = _last_read  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] == key:
+        return last[1]
+    stripped = strip_subject(subject)
+    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
+    read_sentences: dict[str, list[str]] = {}
+    body_units = _Reader(lexicon, in_subject=False).read(
+        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
+    )
+    remember_lines(read_sentences)  # for the identity checks, which read this text next
+    found = (stripped, subject_units, body_units)
+    _last_read = (key, found)
+    return found
+
+
+def computer_is_the_matter(subject: str, new_text: str, lexicon: Lexicon) -> bool:
+    """True when a request or problem of the mail is about a computer ("min dator surrar",
+    "skärmen flimrar"), not when a computer is only named beside it: what works ("datorn
+    fungerar på eduroam"), what was tried ("provat på datorn"), where ("installera X på min
+    dator" with X the matter)."""
+    _, subject_units, body_units = _read(subject, new_text, lexicon)
+    return any(
+        u.issue and ("computer" in u.topics or "computer" in u.where)
+        for u in (*subject_units, *body_units)
+    )
+
+
 def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """Return None when the mail carries one matter, else a short reason.
 
@@ -585,13 +630,7 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     "2 requests joined: 'dessutom'", "2 unrelated matters: network, printer",
     "subject announces several: 'några önskemål'".
     """
-    stripped = strip_subject(subject)
-    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
-    read_sentences: dict[str, list[str]] = {}
-    body_units = _Reader(lexicon, in_subject=False).read(
-        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
-    )
-    remember_lines(read_sentences)  # for the identity checks, which read this text next
+    stripped, subject_units, body_units = _read(subject, new_text, lexicon)
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 

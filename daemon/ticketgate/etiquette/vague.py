@@ -123,12 +123,16 @@ def judge_subject(
         elif kind not in (FILLER, NUMBER, ERROR_CODE):  # pragma: no cover - all handled
             raise AssertionError(kind)
     matters = complaints + specific + pleas
-    if things and matters:
+    # Pleas say least: they do not count toward vague_min_content_words ("Ny mus" has one).
+    enough = len(things) + len(placeholders) + len(complaints) + len(specific) >= (
+        lexicon.vague_min_content_words
+    )
+    if enough and (
+        (things and matters)
+        or (placeholders and specific)
+        or unknown >= 2  # "Inaktiverad student i Sukat": a thing no list knows is among them
+    ):
         return None
-    if placeholders and specific:
-        return None
-    if unknown >= 2:
-        return None  # "Inaktiverad student i Sukat": a thing no list knows is among them
     found = {
         "subject": stripped,
         "things": _unique(things),
