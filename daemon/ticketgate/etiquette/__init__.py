@@ -11,7 +11,7 @@ Four flags, each a pure function of the mail's subject, new text and sender plus
 
 from .identity import find_computer_name, find_username, missing_computer_name, private_address
 from .lexicon import Lexicon, Topic, default_lexicon, load_lexicon, parse_lexicon_yaml
-from .multi import multi_issue
+from .multi import matters_seen, multi_issue
 from .subjectlists import site_words
 from .text import code_pattern_for, strip_subject
 from .vague import VagueSubject, judge_subject, vague_subject
@@ -26,6 +26,7 @@ __all__ = [
     "find_username",
     "judge_subject",
     "load_lexicon",
+    "matters_seen",
     "missing_computer_name",
     "multi_issue",
     "parse_lexicon_yaml",

@@ -622,6 +622,17 @@ def computer_is_the_matter(subject: str, new_text: str, lexicon: Lexicon) -> boo
     )
 
 
+def matters_seen(subject: str, new_text: str, lexicon: Lexicon) -> tuple[str, ...]:
+    """The topics of the mail's requests and problems, in the order first raised ("printer",
+    "network"): what the acknowledgement can name when it suggests one mail per matter."""
+    _, subject_units, body_units = _read(subject, new_text, lexicon)
+    seen: dict[str, None] = {}
+    for unit in (*body_units, *subject_units):
+        if unit.issue:
+            seen.update(dict.fromkeys(sorted(unit.topics)))
+    return tuple(seen)
+
+
 def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """Return None when the mail carries one matter, else a short reason.
 

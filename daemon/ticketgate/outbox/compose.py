@@ -320,6 +320,7 @@ class _Job:
             "requester_address": self.author,
             "flags": list(verdict.flags),
             "reasons": dict(verdict.reasons),
+            "etiquette": verdict.details_json(),
             "named_code": format_code(named, tag) if named is not None else "",
             "linked_code": format_code(verdict.linked_to, tag) if verdict.linked_to else "",
             "rule": verdict.rule or "",
