@@ -123,7 +123,7 @@ class _Unit:
     weak: str | None = None
     # Topics named only as where or with what ("installera SPSS på min dator"): not the
     # matter, but the place it happens (see computer_is_the_matter).
-    where: set[str] = field(default_factory=set)
+    where: frozenset[str] = frozenset()
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
@@ -277,16 +277,20 @@ def _folds(
     return verbless and _has(lexicon.alternatives, tokens, masks, mask, _ALTERNATIVE)
 
 
+_NOWHERE: frozenset[str] = frozenset()
+
+
 def _works(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
     """True when the sentence reports something working ("kollegans dator kan skriva ut utan
     problem", "my phone syncs") and asks for and complains of nothing besides: a comparison
     the writer makes, not a matter. `masks` are the tokens' masks (Lexicon.masks)."""
     working = lexicon.working
     covered: set[int] = set()
-    for i, mask in enumerate(masks):
-        if mask & _WORKING and i not in covered:
+    for i in [i for i, mask in enumerate(masks) if mask & _WORKING]:
+        if i not in covered:
             n = working.match_at(tokens, i)
-            covered.update(range(i, i + n))
+            if n:
+                covered.update(range(i, i + n))
     if not covered:
         return False
     for i, mask in enumerate(masks):
@@ -308,7 +312,7 @@ class _Reader:
         self.units: list[_Unit] = []
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
-        self.where: set[str] = set()  # the in-phrase topics of the clause read last
+        self.where: frozenset[str] = _NOWHERE  # the in-phrase topics of the clause read last
         # Lookups in the lexicon's memos (emptied in place, so these stay right).
         self.starts_memo = lexicon.topic_starts_memo()
 
@@ -319,7 +323,7 @@ class _Reader:
         where or with what, not the matter; it counts only when nothing else is named.
         `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
-        self.where = set()
+        self.where = _NOWHERE
         if mask < TOPIC_BIT and not mask & _PART:
             return set()  # no topic nor part word can start anywhere
         lx = self.lexicon
@@ -368,7 +372,8 @@ class _Reader:
                     )
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
-        self.where = secondary
+        if secondary:
+            self.where = frozenset(secondary)
         if named:
             self.last_device = max(named.values())[1]  # the device named last in the clause
         elif mask & _PART_SURE or (mask & _PART and _contains(lx.parts, tokens, masks, _PART)):
