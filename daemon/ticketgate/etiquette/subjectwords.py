@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .text import MAX_TOKEN, MEMO_LIMIT, Phrases, is_number
@@ -83,7 +83,9 @@ class SubjectWords:
     _memo: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, words: dict[int, Iterable[str]], inflections: Iterable[str]) -> SubjectWords:
+    def build(
+        cls, words: Mapping[int, Iterable[str]], inflections: Iterable[str]
+    ) -> SubjectWords:
         lists = tuple((kind, Phrases(_folded_entries(words.get(kind, ())))) for kind in _ORDER)
         plain: dict[int, frozenset[str]] = {}
         near: dict[str, tuple[int, str]] = {}
@@ -107,8 +109,8 @@ class SubjectWords:
         left to right; a phrase ("funkar inte", "logga in") comes once with its words joined."""
         folded = [fold(t) for t in tokens]
         # In Title Case or capitals, a capital says nothing about a name.
-        words = [t for t in tokens[1:] if t[:1].isalpha()]
-        names = sum(1 for t in words if t[:1].isupper()) * 2 <= len(words)
+        alpha = [t for t in tokens[1:] if t[:1].isalpha()]
+        names = sum(1 for t in alpha if t[:1].isupper()) * 2 <= len(alpha)
         out: list[tuple[int, str]] = []
         i = 0
         while i < len(folded):
@@ -198,7 +200,7 @@ class SubjectWords:
             if THING in kinds or (UNKNOWN in kinds and PLACEHOLDER in kinds):
                 yield THING  # "Word-filer", "Zoom-möte": a named kind of thing
             elif kinds and UNKNOWN not in kinds:
-                yield max(kinds, key=_ORDER_RANK.get)
+                yield max(kinds, key=lambda k: _ORDER_RANK[k])
             return
         for cut in range(_MIN_PART, len(word) - _MIN_PART + 1):
             head, tail = word[:cut], word[cut:]
