@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
-"""Precision, recall and F1 of the etiquette heuristics on the labelled development sets.
+"""Precision and recall of the etiquette heuristics on the labelled development sets.
 
-    python bench/etiquette_scores.py [--datasets DIR] [--rules FILE] [--errors] [--seed N]
+    python bench/etiquette_scores.py [--datasets DIR ...] [--rules FILE] [--part dev|held]
+                                     [--errors] [--json]
 
-Reads DIR/subjects.tsv (label vague|clear, lang, subject) and DIR/bodies.jsonl (label
-multi|single, lang, subject, body); DIR defaults to the repository's sibling ../shared/datasets.
-Prints, for vague_subject and multi_issue, the confusion counts and scores overall, per language
-and on two fixed random halves (A and B, chosen by a seeded hash of each example, so that rules
-tuned while looking at one half can be checked on the other). Exits 66 (EX_NOINPUT) when the
-datasets are missing, 65 (EX_DATAERR) when a line is malformed or the rules are invalid.
+Each DIR holds subjects.tsv (label vague|clear, lang, subject; optionally part, kind and source
+columns named in a header line) and bodies.jsonl (label multi|single, lang, subject, body;
+optionally part and source). By default the project's own sets in bench/data/etiquette (with a
+held-back part, see its README) and the shared ones in ../shared/datasets (when present).
+
+For vague_subject and multi_issue it prints, per set, the confusion counts with precision and
+recall overall, per language, per part (dev, held) and per language within each part, and, for
+vague_subject, the recall for each kind of miss (no_thing, no_matter, placeholder, ...) and
+the reason kinds the flag gave. `--errors` lists what was misclassified (only in the part
+chosen with `--part`, so that tuning can stay on dev). Exits 66 (EX_NOINPUT) when a set is
+missing, 65 (EX_DATAERR) when a line is malformed or the rules are invalid.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +40,7 @@ from ticketgate.etiquette import (  # noqa: E402
 
 EX_DATAERR = 65
 EX_NOINPUT = 66
-DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+DEFAULT_DATASETS = (REPO / "bench" / "data" / "etiquette", REPO.parent / "shared" / "datasets")
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,8 @@ class Example:
     lang: str
     subject: str
     body: str = ""
-
-    def key(self) -> str:
-        return f"{self.subject}\x00{self.body}"
+    part: str = "all"
+    kind: str = ""  # for a vague subject: what it lacks
 
 
 @dataclass
@@ -67,6 +71,10 @@ class Counts:
             self.tn += 1
 
     @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
     def precision(self) -> float:
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
 
@@ -74,23 +82,28 @@ class Counts:
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
 
 def load_subjects(path: Path) -> list[Example]:
     out: list[Example] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for n, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-            if n == 1 and row[:1] == ["label"]:
+    columns = ["label", "lang", "subject"]
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.rstrip("\n")
+            if line.startswith("#"):
                 continue
-            if len(row) == 2:
-                row = [*row, ""]  # an empty subject
-            if len(row) != 3 or row[0] not in ("vague", "clear"):
-                raise ValueError(f"{path}:{n}: expected 'vague|clear<TAB>lang<TAB>subject'")
-            out.append(Example(row[0] == "vague", row[1], row[2]))
+            row = line.split("\t")
+            if row[0] == "label":
+                columns = row
+                continue
+            if len(row) == len(columns) - 1 and columns[-1] == "subject":
+                row.append("")  # an empty subject
+            if len(row) != len(columns):
+                raise ValueError(f"{path}:{n}: expected {len(columns)} tab-separated columns")
+            rec = dict(zip(columns, row, strict=True))
+            if rec["label"] not in ("vague", "clear"):
+                raise ValueError(f"{path}:{n}: label must be vague or clear")
+            out.append(Example(rec["label"] == "vague", rec["lang"], rec["subject"],
+                               part=rec.get("part", "all"), kind=rec.get("kind", "")))
     return out
 
 
@@ -105,15 +118,11 @@ def load_bodies(path: Path) -> list[Example]:
                 label = rec["label"]
                 if label not in ("multi", "single"):
                     raise ValueError(label)
-                out.append(Example(label == "multi", rec["lang"], rec["subject"], rec["body"]))
+                out.append(Example(label == "multi", rec["lang"], rec["subject"], rec["body"],
+                                   part=rec.get("part", "all")))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{n}: bad record ({exc})") from None
     return out
-
-
-def half(example: Example, seed: int) -> str:
-    digest = hashlib.sha256(f"{seed}\x00{example.key()}".encode()).digest()
-    return "A" if digest[0] % 2 == 0 else "B"
 
 
 def score(
@@ -121,83 +130,108 @@ def score(
     examples: Iterable[Example],
     predict: Callable[[Example], str | None],
     *,
-    seed: int,
+    part: str | None,
     show_errors: bool,
-) -> dict[str, Counts]:
+) -> dict[str, object]:
     scopes: dict[str, Counts] = {"all": Counts()}
+    kinds: dict[str, Counts] = {}
+    reasons: Counter[str] = Counter()
     errors: list[str] = []
     for ex in examples:
+        if part and ex.part not in (part, "all"):
+            continue
         reason = predict(ex)
         predicted = reason is not None
-        for scope in ("all", f"lang={ex.lang}", f"half={half(ex, seed)}"):
+        for scope in ("all", f"lang={ex.lang}", f"part={ex.part}",
+                      f"part={ex.part} lang={ex.lang}"):
             scopes.setdefault(scope, Counts()).add(ex.positive, predicted)
+        if ex.kind:
+            kinds.setdefault(ex.kind, Counts()).add(ex.positive, predicted)
+        if reason:
+            reasons[reason.split(":")[0]] += 1
         if predicted != ex.positive:
-            kind = "FP" if predicted else "FN"
             text = ex.subject if not ex.body else f"{ex.subject} | {ex.body!r}"
-            errors.append(f"  {kind} [{ex.lang}] {text}" + (f"  -> {reason}" if reason else ""))
+            kind = "FP" if predicted else "FN"
+            errors.append(f"  {kind} [{ex.lang} {ex.part} {ex.kind}] {text}"
+                          + (f"  -> {reason}" if reason else ""))
     print(f"\n{name}")
-    print(f"  {'scope':<10} {'n':>4} {'tp':>4} {'fp':>4} {'fn':>4} {'tn':>4}  prec   rec    F1")
+    print(f"  {'scope':<20} {'n':>4} {'tp':>4} {'fp':>4} {'fn':>4} {'tn':>4}  prec   rec")
     for scope in sorted(scopes, key=lambda s: (s != "all", s)):
         c = scopes[scope]
-        n = c.tp + c.fp + c.fn + c.tn
-        print(
-            f"  {scope:<10} {n:>4} {c.tp:>4} {c.fp:>4} {c.fn:>4} {c.tn:>4}"
-            f"  {c.precision:.3f} {c.recall:.3f} {c.f1:.3f}"
-        )
+        print(f"  {scope:<20} {c.n:>4} {c.tp:>4} {c.fp:>4} {c.fn:>4} {c.tn:>4}"
+              f"  {c.precision:.3f} {c.recall:.3f}")
+    if kinds:
+        print("  by kind of line (vague kinds: share flagged; clear: share left alone)")
+        for kind in sorted(kinds):
+            c = kinds[kind]
+            share = (c.tp / (c.tp + c.fn)) if kind != "clear" else (c.tn / (c.tn + c.fp))
+            print(f"    {kind:<12} {c.n:>4}  {share:.3f}")
+    if reasons:
+        print("  reasons given: " + ", ".join(f"{r} {k}" for r, k in reasons.most_common()))
     if show_errors:
         print("  misclassified:" if errors else "  misclassified: none")
         for line in errors:
             print(line)
-    return scopes
+    return {
+        scope: {"n": c.n, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn,
+                "precision": round(c.precision, 4), "recall": round(c.recall, 4)}
+        for scope, c in scopes.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--datasets", type=Path, action="append",
+                        help="a directory of labelled sets (repeatable)")
     parser.add_argument("--rules", type=Path, help="an etiquette YAML (default: shipped rules)")
+    parser.add_argument("--part", choices=("dev", "held"), help="score only this part")
     parser.add_argument("--errors", action="store_true", help="list misclassified examples")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the A/B halves")
+    parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
     args = parser.parse_args(argv)
 
-    subjects_path = args.datasets / "subjects.tsv"
-    bodies_path = args.datasets / "bodies.jsonl"
-    missing = [p for p in (subjects_path, bodies_path) if not p.is_file()]
-    if missing:
-        names = ", ".join(str(p) for p in missing)
-        print(
-            f"etiquette_scores: datasets not found: {names} (use --datasets DIR)", file=sys.stderr
-        )
-        return EX_NOINPUT
+    dirs = args.datasets or [d for d in DEFAULT_DATASETS if d.is_dir()]
     try:
         lexicon: Lexicon = (
             parse_lexicon_yaml(args.rules.read_text(encoding="utf-8"))
             if args.rules
             else default_lexicon()
         )
-        subjects = load_subjects(subjects_path)
-        bodies = load_bodies(bodies_path)
     except OSError as exc:
         print(f"etiquette_scores: {exc}", file=sys.stderr)
         return EX_NOINPUT
     except ValueError as exc:
         print(f"etiquette_scores: {exc}", file=sys.stderr)
         return EX_DATAERR
-
-    print(f"datasets: {args.datasets}  (halves: seed {args.seed})")
-    score(
-        "vague_subject (positive = vague)",
-        subjects,
-        lambda ex: vague_subject(ex.subject, lexicon),
-        seed=args.seed,
-        show_errors=args.errors,
-    )
-    score(
-        "multi_issue (positive = multi)",
-        bodies,
-        lambda ex: multi_issue(ex.subject, ex.body, lexicon),
-        seed=args.seed,
-        show_errors=args.errors,
-    )
+    results: dict[str, object] = {}
+    for folder in dirs:
+        subjects_path, bodies_path = folder / "subjects.tsv", folder / "bodies.jsonl"
+        missing = [p for p in (subjects_path, bodies_path) if not p.is_file()]
+        if missing:
+            names = ", ".join(str(p) for p in missing)
+            print(f"etiquette_scores: not found: {names} (use --datasets DIR)", file=sys.stderr)
+            return EX_NOINPUT
+        try:
+            subjects = load_subjects(subjects_path)
+            bodies = load_bodies(bodies_path)
+        except OSError as exc:
+            print(f"etiquette_scores: {exc}", file=sys.stderr)
+            return EX_NOINPUT
+        except ValueError as exc:
+            print(f"etiquette_scores: {exc}", file=sys.stderr)
+            return EX_DATAERR
+        print(f"\n== {folder}" + (f"  (part {args.part})" if args.part else ""))
+        results[str(folder)] = {
+            "vague_subject": score(
+                "vague_subject (positive = vague)", subjects,
+                lambda ex: vague_subject(ex.subject, lexicon),
+                part=args.part, show_errors=args.errors),
+            "multi_issue": score(
+                "multi_issue (positive = several matters)", bodies,
+                lambda ex: multi_issue(ex.subject, ex.body, lexicon),
+                part=args.part, show_errors=args.errors),
+        }
+    if args.json:
+        print(json.dumps(results))
     return 0
 
 

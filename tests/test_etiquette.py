@@ -30,7 +30,7 @@ from ticketgate.etiquette import (
     strip_subject,
     vague_subject,
 )
-from ticketgate.etiquette.lexicon import WORD_LISTS
+from ticketgate.etiquette.lexicon import SUBJECT_LISTS, WORD_LISTS
 from ticketgate.etiquette.text import (
     digits_end,
     has_digit,
@@ -285,7 +285,7 @@ def test_lists_of_several_matters(lx: Lexicon, body: str) -> None:
 def test_reasons_name_the_evidence(lx: Lexicon) -> None:
     body = "Hej!\nJag behöver ett konto i Zoom.\n\nEn annan sak: passerkortet fungerar inte."
     assert multi_issue("Hej", body, lx) == "2 unrelated matters: access, account"
-    assert multi_issue(GUIDE_MULTI, "", lx) == "subject lists 3 matters: access, computer, software"
+    assert multi_issue(GUIDE_MULTI, "", lx) == "subject lists 2 matters: access, computer"
     body = "Hej,\nSkrivaren ger pappersstopp. Dessutom har jag inget konto till Canvas."
     assert multi_issue("Skrivaren", body, lx) == "2 unrelated matters: account, printer"
     body = "Hi,\nI need a new keyboard. Another thing: could you look at it soon?"
@@ -462,15 +462,16 @@ def test_shipped_rules_load_and_match_the_schema() -> None:
         jsonschema.validate(yaml.safe_load(text), schema)
         assert parse_lexicon_yaml(text).languages == ("sv", "en")
     language = schema["$defs"]["language"]["properties"]
-    assert set(language) == {*WORD_LISTS, "topics", "inflections"}
+    assert set(language) == {*WORD_LISTS, *SUBJECT_LISTS, "topics", "inflections"}
 
 
 def test_thresholds_are_tunable() -> None:
     data = yaml.safe_load(PACKAGE_YAML.read_text(encoding="utf-8"))
-    data["thresholds"]["vague_min_content_words"] = 2
+    data["thresholds"]["vague_min_content_words"] = 3
     strict = load_lexicon(data)
-    assert vague_subject("Ny mus", strict) is not None
-    assert vague_subject("Ny mus till rum 2110", strict) is None
+    assert vague_subject("Skrivaren trasig", default_lexicon()) is None
+    assert vague_subject("Skrivaren trasig", strict) is not None
+    assert vague_subject("Skrivaren på plan 3 trasig", strict) is None
 
 
 # --- robustness ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .addresses import canonical
-from .etiquette import Lexicon, default_lexicon, load_lexicon
+from .etiquette import Lexicon, default_lexicon, load_lexicon, site_words
 from .identity import AUTOMAIL, FLAGS
 from .routing import Routes, load_routes
 from .validation import load_schema, validate
@@ -173,6 +173,10 @@ def load_rules(rules_dir: Path, templates_dir: Path | None = None) -> Rules:
     errors += lexicon_errors
     if errors:
         raise ConfigError(errors)
+    # The site's own names teach the subject model its systems ("Ladok", "LU-kortet").
+    lexicon = lexicon.with_site_names(
+        site_words(raw_queues if isinstance(raw_queues, dict) else None,
+                   routes_doc.data if routes_doc is not None else None))
     return Rules(
         queues=MappingProxyType(queues),
         function_addresses=MappingProxyType(owners),

@@ -70,6 +70,8 @@ def summary(file: str, message: Message, tag: str) -> dict[str, Any]:
         "ticket_code": format_code(v.ticket_code, tag) if v.ticket_code is not None else None,
         "followup_of": v.followup_of,
         "flags": list(v.flags),
+        "reasons": dict(v.reasons),
+        "flag_details": v.details_json(),
         "queue": v.queue,
         "rule": v.rule,
         "acknowledgement": v.acknowledgement,

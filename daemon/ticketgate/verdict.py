@@ -8,6 +8,7 @@ was decided, it does not decide again), and the pipeline never imports the outbo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -59,6 +60,9 @@ class Verdict:
     linked_to: int | None = None
     flags: tuple[str, ...] = ()
     reasons: tuple[tuple[str, str], ...] = ()  # (flag, why)
+    # (flag, ((key, value), ...)): what a flag found, as data for the acknowledgement
+    # ("kind": "no_thing", "subject": ...); values are strings or tuples of strings.
+    flag_details: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     queue: str | None = None
     function_addresses: tuple[str, ...] = ()
     rule: str | None = None
@@ -105,16 +109,29 @@ class Verdict:
             return f"suppressed: {self.acknowledgement_suppressed}"
         return ""
 
-    def with_flag(self, flag: str, why: str, stage: str) -> Verdict:
+    def with_flag(
+        self, flag: str, why: str, stage: str, details: Mapping[str, Any] | None = None
+    ) -> Verdict:
         flag = str(flag)  # a plain str, also when given an identity.Flag
         if flag in self.flags:
             return self
-        return self.note(
-            stage,
-            f"flagged {flag}: {why}",
-            flags=(*self.flags, flag),
-            reasons=(*self.reasons, (flag, why)),
-        )
+        changes: dict[str, Any] = {
+            "flags": (*self.flags, flag),
+            "reasons": (*self.reasons, (flag, why)),
+        }
+        if details:
+            frozen = tuple(
+                (k, tuple(v) if isinstance(v, list) else v) for k, v in details.items()
+            )
+            changes["flag_details"] = (*self.flag_details, (flag, frozen))
+        return self.note(stage, f"flagged {flag}: {why}", **changes)
+
+    def details_json(self) -> dict[str, dict[str, Any]]:
+        """flag_details as JSON-ready data: {flag: {key: value}}, tuples as lists."""
+        return {
+            flag: {k: list(v) if isinstance(v, tuple) else v for k, v in items}
+            for flag, items in self.flag_details
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The verdict as JSON-ready data, as stored with its message."""
@@ -122,6 +139,7 @@ class Verdict:
         # immutable values (str, int, bool, None, tuples of them).
         data = {name: getattr(self, name) for name in _VERDICT_FIELDS}
         data["reasons"] = dict(self.reasons)
+        data["flag_details"] = self.details_json()
         data["notes"] = [list(n) for n in self.notes]
         data["person"] = dict(self.person) if self.person is not None else None
         return data

@@ -11,21 +11,26 @@ Four flags, each a pure function of the mail's subject, new text and sender plus
 
 from .identity import find_computer_name, find_username, missing_computer_name, private_address
 from .lexicon import Lexicon, Topic, default_lexicon, load_lexicon, parse_lexicon_yaml
-from .multi import multi_issue
+from .multi import matters_seen, multi_issue
+from .subjectlists import site_words
 from .text import strip_subject
-from .vague import vague_subject
+from .vague import VagueSubject, judge_subject, vague_subject
 
 __all__ = [
     "Lexicon",
     "Topic",
+    "VagueSubject",
     "default_lexicon",
     "find_computer_name",
     "find_username",
+    "judge_subject",
     "load_lexicon",
+    "matters_seen",
     "missing_computer_name",
     "multi_issue",
     "parse_lexicon_yaml",
     "private_address",
+    "site_words",
     "strip_subject",
     "vague_subject",
 ]

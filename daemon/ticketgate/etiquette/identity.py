@@ -14,6 +14,7 @@ from heapq import merge
 from typing import overload
 
 from .lexicon import BIT, Lexicon
+from .multi import computer_is_the_matter
 from .text import (
     MAX_TEXT,
     Phrases,
@@ -251,8 +252,10 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
     """Return None unless the mail is about a specific computer that it does not name.
 
     "About a specific computer" means a computer word ("datorn", "min laptop", "my computer")
-    not introduced by an indefinite ("en ny dator", "a new laptop" need no name). The reason
-    quotes the mention: "mentions 'datorn' but names no computer".
+    not introduced by an indefinite ("en ny dator", "a new laptop" need no name), in a mail
+    whose matter is a computer (computer_is_the_matter): a mail about a phone on eduroam that
+    says the computer works is not asked for a computer name. The reason quotes the mention:
+    "mentions 'datorn' but names no computer".
     """
     head = strip_subject(subject)
     text = head + "\n" + (new_text or "")
@@ -281,5 +284,7 @@ def missing_computer_name(subject: str, new_text: str, lexicon: Lexicon) -> str 
         before = low[max(0, start - 2) : start]
         if any(lexicon.indefinites.word(t) for t in before):
             continue
+        if not computer_is_the_matter(subject, new_text or "", lexicon):
+            return None  # a phone, an account, a service: the computer is only context
         return f"mentions '{' '.join(low[start:end])}' but names no computer"
     return None

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from .subjectlists import SUBJECT_LISTS, names_a_thing, subject_entries, subject_words
+from .subjectwords import SubjectWords
 from .text import MEMO_LIMIT, Phrases
 
 # The per-language word lists, in the order the YAML documents them. Each is a list of words or
@@ -35,6 +37,7 @@ WORD_LISTS: tuple[str, ...] = (
     "steps",
     "states",
     "consequences",
+    "working",
     "anaphora",
     "alternatives",
     "parts",
@@ -60,7 +63,8 @@ _THRESHOLDS: dict[str, int] = {
 }
 
 _DEFAULT_USERNAME = r"[a-z][a-z0-9._-]{0,30}[a-z0-9]"
-_TOP_KEYS = ("version", "thresholds", "patterns", "matters", "languages")
+_TOP_KEYS = ("version", "thresholds", "patterns", "matters", "site_names", "languages")
+
 _MATTER_KEYS = ("related", "devices", "parts_default")
 _PATTERN_KEYS = ("username", "username_ids", "computer_names")
 
@@ -100,6 +104,7 @@ class Lexicon:
     steps: Phrases
     states: Phrases
     consequences: Phrases
+    working: Phrases
     anaphora: Phrases
     alternatives: Phrases
     parts: Phrases
@@ -117,6 +122,16 @@ class Lexicon:
     related: frozenset[tuple[str, str]] = frozenset()
     devices: tuple[str, ...] = ()
     parts_default: str | None = None
+    # The subject model's words (see subjectwords.py); built by load_lexicon.
+    subject_words: SubjectWords = field(
+        default_factory=lambda: SubjectWords.build({}, ()), compare=False, repr=False
+    )
+    # The site's own names (of site_names, queues and routes): things of the subject model.
+    site_names: tuple[str, ...] = ()
+    # The raw subject-model entries by class, kept so that site names can be added later.
+    subject_entries: tuple[tuple[int, tuple[str, ...]], ...] = field(
+        default=(), compare=False, repr=False
+    )
     vague_min_content_words: int = 1
     multi_min_list_items: int = 2
     multi_min_matters: int = 2
@@ -146,6 +161,17 @@ class Lexicon:
     _topic_entries: dict[int, tuple[TopicEntry, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
+
+    def with_site_names(self, names: Iterable[str]) -> Lexicon:
+        """A copy whose subject model also knows `names` as things (queue names, words of the
+        routes): the site's own systems make a subject clear ("Ladok", "LU-kortet")."""
+        extra = tuple(n for n in dict.fromkeys(n.strip() for n in names)
+                      if n and n not in self.site_names and names_a_thing(n, self.subject_words))
+        if not extra:
+            return self
+        site = self.site_names + extra
+        words = subject_words(self.subject_entries, site, self.inflections)
+        return replace(self, site_names=site, subject_words=words)
 
     def mask_of(self, token: str) -> int:
         """Which lists an entry may start at `token`: bit BIT[name] for a word list (and
@@ -409,14 +435,18 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     if not languages:
         raise _fail("languages", "at least one language section is needed")
     merged: dict[str, list[str]] = {name: [] for name in WORD_LISTS}
+    subject: dict[str, list[str]] = {name: [] for name in SUBJECT_LISTS}
+    site_names = tuple(_words(root.get("site_names"), "site_names"))
     topic_words: dict[str, list[str]] = {}
     suffixes: list[str] = []
     for lang, section in languages.items():
         where = f"languages.{lang}"
         sec = _mapping(section or {}, where)
-        _unknown(sec, (*WORD_LISTS, "topics", "inflections"), where)
+        _unknown(sec, (*WORD_LISTS, *SUBJECT_LISTS, "topics", "inflections"), where)
         for name in WORD_LISTS:
             merged[name] += _words(sec.get(name), f"{where}.{name}")
+        for name in SUBJECT_LISTS:
+            subject[name] += _words(sec.get(name), f"{where}.{name}")
         for i, suffix in enumerate(_strings(sec.get("inflections"), f"{where}.inflections")):
             if not suffix.isalpha():
                 raise _fail(f"{where}.inflections[{i}]", f"expected letters only, got {suffix!r}")
@@ -432,13 +462,18 @@ def load_lexicon(data: Mapping[str, Any]) -> Lexicon:
     )
     related, devices, parts_default = _load_matters(matters, {t.name for t in topics})
     fields: dict[str, Any] = {**lists, **thresholds}  # checked above, one by one
+    inflections = tuple(sorted(set(suffixes), key=lambda x: (-len(x), x)))
+    entries = subject_entries(merged, subject, topic_words)
     return Lexicon(
+        subject_words=subject_words(entries, site_names, inflections),
+        site_names=site_names,
+        subject_entries=entries,
         languages=tuple(languages),
         topics=topics,
         username=username,
         username_ids=ids,
         computer_names=names,
-        inflections=tuple(sorted(set(suffixes), key=lambda x: (-len(x), x))),
+        inflections=inflections,
         related=related,
         devices=devices,
         parts_default=parts_default,

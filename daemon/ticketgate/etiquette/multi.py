@@ -61,6 +61,7 @@ _STATE_SURE = _STATE << SURE
 _VERBS_SURE = _VERBS << SURE
 _PREPOSITION_SURE = _PREPOSITION << SURE
 _CONSEQUENCE = BIT["consequences"]
+_WORKING = BIT["working"]
 _ANAPHORA = BIT["anaphora"]
 _ALTERNATIVE = BIT["alternatives"]
 _PART = BIT["parts"]
@@ -120,6 +121,9 @@ class _Unit:
     in_subject: bool = False
     strong: str | None = None
     weak: str | None = None
+    # Topics named only as where or with what ("installera SPSS på min dator"): not the
+    # matter, but the place it happens (see computer_is_the_matter).
+    where: frozenset[str] = frozenset()
 
 
 def _phrase(tokens: list[str], start: int, end: int) -> str:
@@ -273,6 +277,32 @@ def _folds(
     return verbless and _has(lexicon.alternatives, tokens, masks, mask, _ALTERNATIVE)
 
 
+_NOWHERE: frozenset[str] = frozenset()
+
+
+def _works(tokens: list[str], masks: list[int], lexicon: Lexicon) -> bool:
+    """True when the sentence reports something working ("kollegans dator kan skriva ut utan
+    problem", "my phone syncs") and asks for and complains of nothing besides: a comparison
+    the writer makes, not a matter. `masks` are the tokens' masks (Lexicon.masks)."""
+    working = lexicon.working
+    covered: set[int] = set()
+    for i in [i for i, mask in enumerate(masks) if mask & _WORKING]:
+        if i not in covered:
+            n = working.match_at(tokens, i)
+            if n:
+                covered.update(range(i, i + n))
+    if not covered:
+        return False
+    for i, mask in enumerate(masks):
+        if i in covered or not mask & (_PROBLEM | _REQUEST):
+            continue
+        if (mask & _PROBLEM and lexicon.problems.match_at(tokens, i)) or (
+            mask & _REQUEST and lexicon.requests.match_at(tokens, i)
+        ):
+            return False
+    return True
+
+
 class _Reader:
     """Reads clauses in order into units, remembering what the text has talked about so far."""
 
@@ -282,6 +312,7 @@ class _Reader:
         self.units: list[_Unit] = []
         self.pending: tuple[str | None, str | None] = (None, None)
         self.last_device: str | None = None
+        self.where: frozenset[str] = _NOWHERE  # the in-phrase topics of the clause read last
         # Lookups in the lexicon's memos (emptied in place, so these stay right).
         self.starts_memo = lexicon.topic_starts_memo()
 
@@ -292,6 +323,7 @@ class _Reader:
         where or with what, not the matter; it counts only when nothing else is named.
         `masks` are the tokens' masks (Lexicon.masks), `mask` their union.
         """
+        self.where = _NOWHERE
         if mask < TOPIC_BIT and not mask & _PART:
             return set()  # no topic nor part word can start anywhere
         lx = self.lexicon
@@ -340,6 +372,8 @@ class _Reader:
                     )
                     (secondary if in_phrase else primary).add(name)
         topics = primary or secondary
+        if secondary:
+            self.where = frozenset(secondary)
         if named:
             self.last_device = max(named.values())[1]  # the device named last in the clause
         elif mask & _PART_SURE or (mask & _PART and _contains(lx.parts, tokens, masks, _PART)):
@@ -375,14 +409,16 @@ class _Reader:
                     n = closings.match_at(tokens, 0)
                     if n and len(tokens) - n <= 3:
                         continue  # "Thanks, Lee" at the end of a line
+                context = bool(mask & _WORKING) and _works(tokens, masks, lx)
+                question = sentence.endswith("?")
                 if len(pieces) == 1 and not mask & (_JOINER | _CONSEQUENCE):
                     # One piece where no joiner or consequence can start: one clause, as
                     # split_clauses() would find, without copying it.
-                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    self.sentence(((tokens, masks, mask),), block.list_item, context, question)
                     continue
                 split = split_clauses(pieces, masks, lx)
                 if len(split) == 1 and split[0][0] is tokens:  # not split: the union is known
-                    self.sentence(((tokens, masks, mask),), block.list_item)
+                    self.sentence(((tokens, masks, mask),), block.list_item, context, question)
                     continue
                 self.sentence(
                     [
@@ -390,12 +426,23 @@ class _Reader:
                         for clause, clause_masks in split
                     ],
                     block.list_item,
+                    context,
+                    question,
                 )
         return self.units
 
-    def sentence(self, clauses: Sequence[_Clause], list_item: bool) -> None:
+    def sentence(
+        self,
+        clauses: Sequence[_Clause],
+        list_item: bool,
+        context: bool = False,
+        question: bool = False,
+    ) -> None:
         """Class the clauses of one sentence, appending units. Each clause comes as its
-        tokens, their masks (Lexicon.masks) and the union of those."""
+        tokens, their masks (Lexicon.masks) and the union of those. A `context` sentence
+        says what works ("min telefon kan skriva ut utan problem"): all its clauses are
+        details. In a `question` ("Hur vidarebefordrar jag min mejl?") a clause that names a
+        topic and opens no other way is a request."""
         lx = self.lexicon
         strong_carry, weak_carry = self.pending
         current: _Unit | None = None
@@ -443,6 +490,10 @@ class _Reader:
                 issue = False  # "datorn är ny", "jag kör Windows"
             else:
                 issue = None
+            if context:
+                issue = False  # what works, told for comparison, is no matter of its own
+            elif issue is None and question and topics and current is None:
+                issue = True
             verbless = issue is None
             if verbless and topics and mask & _CUES and (
                 _has(lx.computer_name_cues, tokens, token_masks, mask, _COMPUTER_NAME_CUE)
@@ -473,6 +524,7 @@ class _Reader:
                     )
                 if target is not None and folds:
                     target.topics |= topics
+                    target.where |= self.where
                     current, in_detail = target, True
                     continue
             in_detail = False
@@ -491,7 +543,7 @@ class _Reader:
                     continue
             # Positional (issue, topics, list_item, in_subject, strong, weak): made for most
             # clauses, and keywords cost more.
-            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak)
+            current = _Unit(issue, topics, list_item, self.in_subject, strong, weak, self.where)
             self.units.append(current)
         self.pending = (strong_carry, weak_carry)
 
@@ -537,6 +589,55 @@ def _announces_several(subject_tokens: list[str], lexicon: Lexicon) -> str | Non
     return None
 
 
+# The last mail read and its units: missing_computer_name asks about the mail multi_issue has
+# just read (see computer_is_the_matter). Replaced whole, never changed.
+_last_read: tuple[tuple[str, str, int], tuple[str, list[_Unit], list[_Unit]]] | None = None
+
+
+def _read(
+    subject: str, new_text: str, lexicon: Lexicon
+) -> tuple[str, list[_Unit], list[_Unit]]:
+    """The stripped subject and the units of the subject and of the new text."""
+    global _last_read
+    key = (subject, new_text, id(lexicon))
+    last = _last_read  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] == key:
+        return last[1]
+    stripped = strip_subject(subject)
+    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
+    read_sentences: dict[str, list[str]] = {}
+    body_units = _Reader(lexicon, in_subject=False).read(
+        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
+    )
+    remember_lines(read_sentences)  # for the identity checks, which read this text next
+    found = (stripped, subject_units, body_units)
+    _last_read = (key, found)
+    return found
+
+
+def computer_is_the_matter(subject: str, new_text: str, lexicon: Lexicon) -> bool:
+    """True when a request or problem of the mail is about a computer ("min dator surrar",
+    "skärmen flimrar"), not when a computer is only named beside it: what works ("datorn
+    fungerar på eduroam"), what was tried ("provat på datorn"), where ("installera X på min
+    dator" with X the matter)."""
+    _, subject_units, body_units = _read(subject, new_text, lexicon)
+    return any(
+        u.issue and ("computer" in u.topics or "computer" in u.where)
+        for u in (*subject_units, *body_units)
+    )
+
+
+def matters_seen(subject: str, new_text: str, lexicon: Lexicon) -> tuple[str, ...]:
+    """The topics of the mail's requests and problems, in the order first raised ("printer",
+    "network"): what the acknowledgement can name when it suggests one mail per matter."""
+    _, subject_units, body_units = _read(subject, new_text, lexicon)
+    seen: dict[str, None] = {}
+    for unit in (*body_units, *subject_units):
+        if unit.issue:
+            seen.update(dict.fromkeys(sorted(unit.topics)))
+    return tuple(seen)
+
+
 def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     """Return None when the mail carries one matter, else a short reason.
 
@@ -545,13 +646,7 @@ def multi_issue(subject: str, new_text: str, lexicon: Lexicon) -> str | None:
     "2 requests joined: 'dessutom'", "2 unrelated matters: network, printer",
     "subject announces several: 'några önskemål'".
     """
-    stripped = strip_subject(subject)
-    subject_units = _Reader(lexicon, in_subject=True).read([Block(stripped[:MAX_TEXT], False)])
-    read_sentences: dict[str, list[str]] = {}
-    body_units = _Reader(lexicon, in_subject=False).read(
-        blocks(new_text[:MAX_TEXT], lexicon), read_sentences
-    )
-    remember_lines(read_sentences)  # for the identity checks, which read this text next
+    stripped, subject_units, body_units = _read(subject, new_text, lexicon)
     subject_issues = [u for u in subject_units if u.issue]
     body_issues = [u for u in body_units if u.issue]
 

@@ -307,6 +307,7 @@ class _Job:
             "flags": list(verdict.flags),
             "reasons": dict(verdict.reasons),
             "flag_descriptions": FLAGS,  # every flag name, with what it means
+            "etiquette": verdict.details_json(),
             "named_code": format_code(named, tag) if named is not None else "",
             "linked_code": format_code(verdict.linked_to, tag) if verdict.linked_to else "",
             "rule": verdict.rule or "",

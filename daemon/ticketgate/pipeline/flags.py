@@ -7,12 +7,16 @@ are not judged: a reply's subject is the ticket's, and its text answers a questi
 
 from __future__ import annotations
 
+import re
+
 from .. import etiquette
 from ..identity import Flag, code_pattern, requester_of, site_tags
 from .model import Context, Message
 
 name = "flags"
 description = "Flag vague subjects, several matters, private addresses, missing computer names."
+
+_QUOTED = re.compile(r"'([^']*)'")  # the mention in "mentions 'datorn' but names no computer"
 
 
 def process(message: Message, context: Context) -> Message:
@@ -24,14 +28,15 @@ def process(message: Message, context: Context) -> Message:
     mail = message.parsed
     lexicon = context.rules.lexicon
     sender = requester_of(message) or None
-    why = etiquette.vague_subject(
+    vague = etiquette.judge_subject(
         mail.subject, lexicon, code_pattern=code_pattern(site_tags(context.settings))
     )
-    if why:
-        verdict = verdict.with_flag(Flag.VAGUE_SUBJECT, why, name)
+    if vague:
+        verdict = verdict.with_flag(Flag.VAGUE_SUBJECT, vague.reason, name, vague.details())
     why = etiquette.multi_issue(mail.subject, mail.new_text, lexicon)
     if why:
-        verdict = verdict.with_flag(Flag.MULTI_ISSUE, why, name)
+        matters = etiquette.matters_seen(mail.subject, mail.new_text, lexicon)
+        verdict = verdict.with_flag(Flag.MULTI_ISSUE, why, name, {"matters": matters})
     private, username = etiquette.private_address(
         sender, mail.new_text, lexicon, context.settings.pipeline.institutional_domains
     )
@@ -45,7 +50,9 @@ def process(message: Message, context: Context) -> Message:
                                username=username)
     why = etiquette.missing_computer_name(mail.subject, mail.new_text, lexicon)
     if why:
-        verdict = verdict.with_flag(Flag.MISSING_COMPUTER_NAME, why, name)
+        mention = _QUOTED.search(why)
+        verdict = verdict.with_flag(Flag.MISSING_COMPUTER_NAME, why, name,
+                                    {"mention": mention.group(1) if mention else ""})
     if not verdict.flags:
         verdict = verdict.note(name, "no etiquette flags")
     return message.evolve(verdict=verdict)
