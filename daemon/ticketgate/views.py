@@ -1,4 +1,5 @@
-"""Read-only commands: list and show tickets and spool rows, as text or JSON."""
+"""Read-only commands: list and show tickets and spool rows, as text (cliformat's style) or
+JSON."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 import re
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from .cliformat import cell, spool_ref, table
+from .cliformat import clean as _clean
 from .pipeline.code import format_code
 from .store import StoreView
 from .store.reads import TICKET_COLUMNS, ticket_from_row
@@ -27,9 +30,13 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _clean(text: str) -> str:
-    # Stored text is already decoded; keep terminals safe from escape sequences in mail.
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "?", text)
+# What the staff side will move tickets through; `--status` also takes any status in use.
+TICKET_STATUSES = ("new", "open", "waiting", "resolved")
+
+
+def values_in_use(view: StoreView, column: Literal["queue", "status"]) -> set[str]:
+    """The queues (or statuses) some ticket has: an index read, not a table scan."""
+    return {r[0] for r in view.conn.execute(f"SELECT DISTINCT {column} FROM tickets")}
 
 
 def list_tickets(
@@ -53,12 +60,10 @@ def list_tickets(
             out.write(json.dumps({"code": format_code(t.id, tag), **t.__dict__},
                                  ensure_ascii=False) + "\n")
         return
-    for t in rows:
-        flags = f" [{', '.join(t.flags)}]" if t.flags else ""
-        out.write(
-            f"{format_code(t.id, tag):<12} {t.queue:<10} {t.status:<8} {_when(t.created_at)}  "
-            f"{_clean(t.requester)}  {_clean(t.subject)[:70]}{flags}\n"
-        )
+    table(("TICKET", "QUEUE", "STATUS", "CREATED", "REQUESTER", "FLAGS", "SUBJECT"),
+          [(format_code(t.id, tag), t.queue, t.status, _when(t.created_at),
+            cell(t.requester, 40), ",".join(t.flags) or "-", cell(t.subject, 70))
+           for t in rows], out)
 
 
 def ticket_history(view: StoreView, number: int) -> dict[str, Any] | None:
@@ -153,14 +158,18 @@ def list_spool(view: StoreView, *, state: str | None, limit: int, as_json: bool,
         sql += " WHERE state = ?"
         args.append(state)
     sql += " ORDER BY id DESC LIMIT ?"
+    items = []
     for r in view.conn.execute(sql, (*args, limit)).fetchall():
         item = dict(zip(("id", "received_at", "mail_from", "rcpt_to", "size", "state", "error"),
                         r, strict=True))
         item["rcpt_to"] = json.loads(item["rcpt_to"])
         if as_json:
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
-        else:
-            err = f"  {item['error'].splitlines()[0]}" if item["error"] else ""
-            out.write(f"S{item['id']:<8} {item['state']:<5} {_when(item['received_at'])}  "
-                      f"{item['size']:>8}  <{item['mail_from']}> -> "
-                      f"{', '.join(item['rcpt_to'])}{err}\n")
+        items.append(item)
+    if as_json:
+        return
+    table(("ID", "STATE", "RECEIVED", "SIZE", "FROM", "TO", "REASON"),
+          [(spool_ref(i["id"]), i["state"], _when(i["received_at"]), str(i["size"]),
+            f"<{cell(i['mail_from'], 40)}>", cell(", ".join(i["rcpt_to"]), 60),
+            cell(i["error"].splitlines()[0], 100) if i["error"] else "-")
+           for i in items], out)
