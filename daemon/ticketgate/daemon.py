@@ -40,7 +40,9 @@ class ListenError(Exception):
 
     def __init__(self, protocol: str, host: str, port: int, error: OSError) -> None:
         self.protocol, self.host, self.port, self.errno = protocol, host, port, error.errno
-        reason = error.strerror or str(error)
+        # asyncio words strerror as a whole sentence with the address; the plain reason reads
+        # better after ours.
+        reason = os.strerror(error.errno) if error.errno else str(error)
         super().__init__(f"cannot listen for {protocol.upper()} on {host}:{port}: {reason}")
 
     @property
@@ -200,7 +202,7 @@ class Daemon:
                 )
             except OSError as exc:
                 log.error("listen_failed", protocol=protocol, host=listener.host,
-                          port=listener.port, error=exc.strerror or str(exc))
+                          port=listener.port, error=str(exc))
                 raise ListenError(protocol, listener.host, listener.port, exc) from exc
             self.servers.append(server)
             for sock in server.sockets:
