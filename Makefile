@@ -54,6 +54,7 @@ bench: $(STAMP_TEST)
 # Copy the example deployment's rules, templates and settings into the package's starter
 # (what `ticketgate init` writes); tests/test_init.py says when they differ.
 starter:
+	mkdir -p daemon/ticketgate/starter/rules daemon/ticketgate/starter/templates
 	cp ticketgate.example.yaml daemon/ticketgate/starter/ticketgate.yaml
 	cp rules/*.yaml daemon/ticketgate/starter/rules/
 	cp templates/*.j2 templates/README.md daemon/ticketgate/starter/templates/
