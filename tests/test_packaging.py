@@ -174,6 +174,7 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     (site / "rules/queues.yaml").write_text("# mine\n")
     done = subprocess.run([*cli, "init", str(site)], capture_output=True, timeout=60)
     assert done.returncode == 73
+    assert done.stderr.startswith(b"ticketgate: error: ")
     assert b"rules/queues.yaml" in done.stderr and b"--force" in done.stderr
     assert (site / "rules/queues.yaml").read_text() == "# mine\n"
     assert not (site / "ticketgate.yaml").exists()  # nothing at all was written

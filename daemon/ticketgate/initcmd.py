@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from . import exits
+from .cliformat import error
 
 SETTINGS = "ticketgate.yaml"
 
@@ -70,14 +71,14 @@ def init(directory: Path, *, force: bool, out: TextIO = sys.stdout,
     """Write the starter into `directory`; refuse (73) to overwrite anything unless forced."""
     files = list(starter_files())
     if not any(str(path) == SETTINGS for path, _ in files):
-        err.write("ticketgate: error: the starter files are missing from this installation\n")
+        error("the starter files are missing from this installation", err)
         return exits.SOFTWARE
     existing = [path for path, _ in files if (directory / path).exists()]
     if existing and not force:
         named = ", ".join(str(p) for p in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        err.write(f"ticketgate: error: {directory} already has {named}{more}; nothing written "
-                  "(--force overwrites them)\n")
+        error(f"{directory} already has {named}{more}; nothing written (--force overwrites "
+              "them)", err)
         return exits.CANTCREAT
     try:
         for path, data in files:
@@ -85,7 +86,7 @@ def init(directory: Path, *, force: bool, out: TextIO = sys.stdout,
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
     except OSError as exc:
-        err.write(f"ticketgate: error: cannot write {exc.filename}: {exc.strerror}\n")
+        error(f"cannot write {exc.filename}: {exc.strerror}", err)
         return exits.CANTCREAT
     settings = directory / SETTINGS
     out.write(f"wrote {len(files)} files under {directory}\n"
