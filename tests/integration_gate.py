@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 REQUIRE = "TICKETGATE_REQUIRE_INTEGRATION"
-INSTALL_HINT = "`make test` installs it as root with apt-get (.ci/system-packages)"
+INSTALL_HINT = "as root with apt-get (.ci/system-packages)"
 
 # Debian puts daemons (slapd, postfix) in the sbin directories, which a user's PATH may lack.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -36,7 +36,9 @@ def need(*programs: str, root: bool = False, purpose: str) -> None:
     `root`, unless we are root). `purpose` says what the programs are for."""
     missing = [p for p in programs if find(p) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed ({purpose}); {INSTALL_HINT}")
+        them = "them" if len(missing) > 1 else "it"
+        pytest.skip(f"{', '.join(missing)} not installed ({purpose}); `make test` installs "
+                    f"{them} {INSTALL_HINT}")
     if root and os.geteuid() != 0:
         pytest.skip(f"needs root ({purpose})")
 

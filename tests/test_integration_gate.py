@@ -53,7 +53,7 @@ def test_without_the_variable_missing_programs_skip_with_the_reason(tmp_path: Pa
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 3 skipped" in done.stdout
     assert "no-such-program-ticketgate not installed (a program nobody has)" in done.stdout
-    assert "make test` installs it" in done.stdout
+    assert "`make test` installs it as root with apt-get" in done.stdout
 
 
 def test_with_the_variable_an_integration_skip_fails(tmp_path: Path) -> None:
