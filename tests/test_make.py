@@ -29,8 +29,11 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def planned(where: Path, target: str) -> str:
-    done = subprocess.run(["make", "-n", target], cwd=where, capture_output=True, text=True,
-                          timeout=60)
+    # Run as a top-level make even under `make test`: no inherited flags or directory lines.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=where, env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

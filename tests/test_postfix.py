@@ -199,7 +199,13 @@ def test_postfix_relays_over_smtp_lmtp_and_pipe_and_acknowledgements_come_back(
         ("lmtp", REQUESTER, '["lukortet@example.org"]'),
         ("smtp", REQUESTER, '["helpdesk@example.org"]'),
     ]
-    log = stack.postfix.maillog()
+    # Postfix logs a delivery once its agent is done, which may be after ticketgate has
+    # already made the ticket (pipe: after `inject` exits): wait for all three.
+    logged = ("to=<helpdesk@example.org>, relay=", "to=<lukortet@example.org>, relay=",
+              "delivered via ticketgate service")
+    log = wait_until(lambda: (lambda text: all(w in text for w in logged) and text)(
+        stack.postfix.maillog()), timeout=30, what="the three deliveries in Postfix's log",
+        detail=stack.details)
     assert "to=<helpdesk@example.org>, relay=127.0.0.1[127.0.0.1]" in log
     assert "status=sent (250 2.0.0 queued as S" in log
     assert "to=<lukortet@example.org>, relay=127.0.0.1[127.0.0.1]" in log
