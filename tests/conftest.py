@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from integration_gate import pytest_runtest_makereport  # noqa: F401  (the CI skip gate)
 from ticketgate.config import Settings, load_settings
 from ticketgate.daemon import Daemon
 

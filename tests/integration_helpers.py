@@ -205,10 +205,6 @@ postlog    unix-dgram n - n - 1 postlogd
 MAILBOX_UID = 65534
 
 
-def postfix_available() -> bool:
-    return shutil.which("postfix") is not None and shutil.which("postqueue") is not None
-
-
 class Postfix:
     """A private Postfix: main.cf, master.cf, queue, log and mailboxes under one temp dir.
 

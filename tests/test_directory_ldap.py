@@ -1,4 +1,4 @@
-"""The ldap backend against a real OpenLDAP server (Debian's slapd, installed by .ci/run).
+"""The ldap backend against a real OpenLDAP server (Debian's slapd; .ci/system-packages).
 
 Each slapd runs as a child of the test on loopback ports, with a temporary mdb database
 seeded from tests/ldap/people.ldif by ldapadd, and is stopped in teardown.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import Running, make_mail, run_cli, send, write_site
+from integration_gate import need
 from ticketgate.config import LdapSettings, load_settings
 from ticketgate.directory import Lookup
 from ticketgate.directory.ldapdir import LdapDirectory
@@ -42,13 +42,7 @@ KIM = Person("kim", "Kim Student", "kim@example.org", "student", "Fysiska instit
 
 
 def need_slapd() -> None:
-    if slapd.find("slapd") and slapd.find("ldapadd") and slapd.find("openssl"):
-        return
-    if os.geteuid() != 0:
-        pytest.skip("slapd, ldap-utils or openssl not installed, and not root to install them "
-                    "(.ci/run installs slapd and ldap-utils)")
-    pytest.fail("slapd, ldapadd or openssl missing: run .ci/run, or "
-                "apt-get install slapd ldap-utils openssl")
+    need("slapd", "ldapadd", "openssl", purpose="a private OpenLDAP server with TLS")
 
 
 @pytest.fixture(scope="module")

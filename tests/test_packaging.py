@@ -1,6 +1,7 @@
 """Packaging: `ticketgate init` writes a starter site that `rules check` accepts and `serve` runs;
-the packaged starter is the repository's own files; a plain `pip install .` works from an install
-directory nothing writes into; flanker's parser tables are never written at run time."""
+the packaged starter is real files, a copy of the repository's example; a plain `pip install .`
+works from an install directory nothing writes into; flanker's parser tables are never written
+at run time."""
 
 from __future__ import annotations
 
@@ -72,25 +73,84 @@ def _serve_one_mail(cli: list[str], site: Path, cwd: Path) -> None:
     assert not (cwd / "var").exists()
 
 
-def test_starter_is_the_repository_files() -> None:
-    """One copy: the starter links to rules/, templates/ and the example settings."""
-    assert (STARTER / "rules").resolve() == (REPO / "rules").resolve()
-    assert (STARTER / "templates").resolve() == (REPO / "templates").resolve()
-    assert (STARTER / "ticketgate.yaml").resolve() == (REPO / "ticketgate.example.yaml").resolve()
+EXAMPLES = {"ticketgate.yaml": "ticketgate.example.yaml"}  # starter name -> the checkout's
+
+
+def test_starter_is_real_files_in_the_package() -> None:
+    """No link into the checkout: what init writes cannot depend on what the checkout holds."""
+    package = STARTER.parent.resolve()
+    entries = list(STARTER.rglob("*"))
+    assert entries
+    for entry in entries:
+        assert not entry.is_symlink(), entry
+        assert entry.resolve().is_relative_to(package), entry
     files = dict(initcmd.starter_files())
-    for relative, data in files.items():
-        source = REPO / ("ticketgate.example.yaml" if str(relative) == "ticketgate.yaml"
-                         else str(relative))
-        if str(relative) == "ticketgate.yaml":
-            assert data.decode().splitlines()[0] == initcmd.SITE_MODELINE
-            assert data.splitlines()[1:] == source.read_bytes().splitlines()[1:]
-        else:
-            assert data == source.read_bytes(), relative
     names = {str(p) for p in files}
     assert {"ticketgate.yaml", "rules/queues.yaml", "rules/routes.yaml", "rules/etiquette.yaml",
             "rules/schema/settings.schema.json", "rules/schema/queues.schema.json",
             "templates/acknowledgement.sv.txt.j2", "templates/notification.en.txt.j2"} <= names
     assert "rules/directory.csv" not in names  # example people are no starter
+    for relative, data in files.items():
+        if relative.parts[:2] == ("rules", "schema"):  # the schemas the package validates with
+            assert data == (package / "schemas" / relative.name).read_bytes()
+        elif str(relative) == "ticketgate.yaml":
+            assert data.decode().splitlines()[0] == initcmd.SITE_MODELINE
+            rest = (STARTER / "ticketgate.yaml").read_bytes().splitlines()[1:]
+            assert data.splitlines()[1:] == rest
+        else:
+            assert data == (STARTER / relative).read_bytes(), relative
+
+
+def _committed(path: str) -> bytes | None:
+    done = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True,
+                          timeout=60)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_starter_matches_the_example_deployment() -> None:
+    """The starter is a copy of the checkout's example files (`make starter` makes it). It is
+    compared with the committed example, or the working tree's: an admin's local edits of
+    rules/ do not fail this, a commit that changes one copy and not the other does."""
+    if shutil.which("git") is None or _committed("Makefile") is None:
+        pytest.skip("not a git checkout: nothing to compare the starter with")
+    stale = []
+    for entry in sorted(p for p in STARTER.rglob("*") if p.is_file()):
+        relative = str(entry.relative_to(STARTER))
+        example = EXAMPLES.get(relative, relative)
+        ours = entry.read_bytes()
+        if ours not in (_committed(example), (REPO / example).read_bytes()):
+            stale.append(example)
+    assert not stale, f"the starter differs from {', '.join(stale)}: run `make starter`"
+
+
+def test_init_writes_the_pristine_example_whatever_the_checkout_holds(tmp_path: Path) -> None:
+    """An editable install is the checkout's package directory; an admin who tried `make run`
+    edited the checkout's rules/. `init` from that package still writes the starter as shipped."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(STARTER.parent, checkout / "daemon/ticketgate", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("rules", "templates"):
+        shutil.copytree(REPO / name, checkout / name, symlinks=True)
+    shutil.copy(REPO / "ticketgate.example.yaml", checkout / "ticketgate.example.yaml")
+    edited = "# edited by the admin of this checkout\nqueues: {mine: {addresses: [me@x.example]}}\n"
+    (checkout / "rules/queues.yaml").write_text(edited)
+    (checkout / "templates/acknowledgement.sv.txt.j2").write_text("edited\n")
+    (checkout / "ticketgate.example.yaml").write_text("instance: edited.example\n")
+    site = tmp_path / "site"
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "import ticketgate\n"
+            "assert ticketgate.__file__.startswith(sys.argv[1]), ticketgate.__file__\n"
+            "from ticketgate.cli import main\n"
+            "sys.exit(main(['init', sys.argv[2]]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", code, str(checkout / "daemon"), str(site)],
+                          capture_output=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (site / "rules/queues.yaml").read_bytes() == (STARTER / "rules/queues.yaml").read_bytes()
+    assert b"edited" not in (site / "rules/queues.yaml").read_bytes()
+    assert (site / "templates/acknowledgement.sv.txt.j2").read_bytes() == (
+        STARTER / "templates/acknowledgement.sv.txt.j2").read_bytes()
+    assert b"edited.example" not in (site / "ticketgate.yaml").read_bytes()
 
 
 def test_init_writes_a_site_that_checks_and_serves(tmp_path: Path) -> None:
@@ -114,12 +174,13 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     (site / "rules/queues.yaml").write_text("# mine\n")
     done = subprocess.run([*cli, "init", str(site)], capture_output=True, timeout=60)
     assert done.returncode == 73
+    assert done.stderr.startswith(b"ticketgate: error: ")
     assert b"rules/queues.yaml" in done.stderr and b"--force" in done.stderr
     assert (site / "rules/queues.yaml").read_text() == "# mine\n"
     assert not (site / "ticketgate.yaml").exists()  # nothing at all was written
     done = subprocess.run([*cli, "init", "--force", str(site)], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
-    assert (site / "rules/queues.yaml").read_bytes() == (REPO / "rules/queues.yaml").read_bytes()
+    assert (site / "rules/queues.yaml").read_bytes() == (STARTER / "rules/queues.yaml").read_bytes()
 
 
 def _snapshot(*roots: Path) -> dict[str, tuple[int, int]]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_mail, run_cli, write_site
+from integration_gate import need
 from integration_helpers import Served
 from promise_helpers import Wire, deliver, query, serve, wait_until
 from ticketgate import exits
@@ -41,8 +42,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB tmpfs, a real file system that really fills up."""
     where = tmp_path / "disk"
     where.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a real full disk needs root and mount(8) for a small tmpfs")
+    need("mount", "umount", root=True, purpose="a real full disk: a small tmpfs")
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
                           capture_output=True, timeout=30)
     if made.returncode != 0:
@@ -111,6 +111,7 @@ def big_mail(subject: str, kib: int = 200) -> bytes:
     return make_mail(subject, line * (kib * 1024 // len(line)))
 
 
+@pytest.mark.integration
 def test_disk_full_answers_451_and_takes_mail_again_once_there_is_room(
     tmp_path: Path, small_disk: Path
 ) -> None:

@@ -57,6 +57,45 @@ def test_duplicate_function_address_is_an_error(site: Path) -> None:
                in line for line in lines), lines
 
 
+def test_function_addresses_need_a_domain_and_are_never_staff(site: Path) -> None:
+    queues = site.parent / "rules/queues.yaml"
+    queues.write_text(
+        "queues:\n"
+        "  helpdesk:\n"
+        "    addresses: [helpdesk@example.org, support@localhost, it]\n"  # 3:39, 3:58
+        "    staff:\n"
+        "      - it-staff@example.org\n"
+        "      - Lukortet+staff@Example.org\n"                            # 6:9 another's
+        "  lukortet:\n"
+        "    addresses: [lukortet@example.org, kort@intranet]\n"          # 8:39
+        "    staff: [kortkontoret@example.org, lukortet@example.org]\n"   # 9:39 its own
+    )
+    code, lines = check(site)
+    assert code == exits.DATAERR
+    path = str(queues)
+    assert lines == [
+        f"{path}:3:58: queues.helpdesk.addresses.2: 'it' is not an address with a domain "
+        "(like helpdesk@example.org)",
+        f"ticketgate: error: 1 error(s) in {site.parent / 'rules'}",
+    ], lines
+    queues.write_text(queues.read_text().replace(", it]", "]"))
+    code, lines = check(site)
+    assert code == exits.DATAERR
+    assert lines[:-1] == [
+        f"{path}:3:39: function address support@localhost has no fully qualified domain: mail "
+        "from other hosts cannot reach it, and replies to our mail would go nowhere",
+        f"{path}:6:9: staff address Lukortet+staff@Example.org is a function address (of queue "
+        "'lukortet'): each notification would come back as new mail, a mail loop; name the "
+        "staff's own addresses",
+        f"{path}:8:39: function address kort@intranet has no fully qualified domain: mail "
+        "from other hosts cannot reach it, and replies to our mail would go nowhere",
+        f"{path}:9:39: staff address lukortet@example.org is a function address (of this "
+        "queue): each notification would come back as new mail, a mail loop; name the staff's "
+        "own addresses",
+    ], lines
+    assert lines[-1] == f"ticketgate: error: 4 error(s) in {site.parent / 'rules'}"
+
+
 def test_route_errors_name_line_and_column(site: Path) -> None:
     routes = site.parent / "rules/routes.yaml"
     routes.write_text(

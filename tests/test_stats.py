@@ -91,7 +91,7 @@ def test_stats_text(tmp_path: Path, fake_mta: FakeMTA) -> None:
     assert "spool:    new 1 (oldest S" in text and "held 1" in text
     assert "by queue:  helpdesk 1, lukortet 1" in text
     assert "vague_subject 1" in text
-    assert "outbox:   pending" in text and "(oldest #" in text
+    assert "outbox:   pending" in text and "(oldest O" in text
 
 
 def test_stats_on_an_empty_database(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ also inside an imitation of the unit's sandbox (read-only file system, W^X memor
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import shutil
 import signal
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, make_mail, write_site
+from integration_gate import need
 from integration_helpers import NotifySocket, Served, query, wait_until
 from ticketgate.config import load_settings
 
@@ -26,8 +26,6 @@ INSTALLED_BINARY = "/opt/ticketgate/bin/ticketgate"  # where the unit expects th
 # The README records this; a change to the unit that loosens it should be a conscious one.
 MAX_EXPOSURE = 1.5
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze not installed (.ci/run installs it)")
 
 
 def unit_settings() -> dict[str, list[str]]:
@@ -81,8 +79,9 @@ def test_sample_settings_fit_the_unit() -> None:
     assert settings.smtp is not None and settings.smtp.host == "127.0.0.1"
 
 
-@needs_analyze
+@pytest.mark.integration
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    need("systemd-analyze", purpose="systemd's own check of the unit")
     out = subprocess.run(["systemd-analyze", "verify", str(local_unit(tmp_path))],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -90,8 +89,9 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     assert "ticketgate.service" not in out.stderr, out.stderr
 
 
-@needs_analyze
+@pytest.mark.integration
 def test_systemd_analyze_security_exposure_is_low(tmp_path: Path) -> None:
+    need("systemd-analyze", purpose="systemd's score of the unit's sandbox")
     out = subprocess.run(
         ["systemd-analyze", "security", "--offline=yes", str(local_unit(tmp_path))],
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
@@ -124,8 +124,7 @@ def _mdwe_supported() -> bool:
 def _sandbox(state: Path) -> tuple[list[str], object]:
     """A wrapper that runs the daemon the way the unit does, as far as a test can: the whole
     file system read-only except the state directory, and no writable-executable memory."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("the sandbox imitation needs root and unshare(1)")
+    need("unshare", "mount", "sh", root=True, purpose="an imitation of the unit's sandbox")
     if not _mdwe_supported():
         pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
     # The state directory stays writable (StateDirectory=), /var/tmp gets a private tmpfs

@@ -1,13 +1,15 @@
 """The `ticketgate` command: serve, inject, and the admin's tickets/spool/rules commands.
 
 Exit codes follow sysexits: 0 ok, 64 usage, 65 bad data, 67 unknown user, 75 temporary
-failure, 78 bad configuration. Every listing takes --json (one JSON object per line).
+failure, 78 bad configuration. Every listing takes --json (one JSON object per line); text
+listings, references and errors follow cliformat.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -15,8 +17,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, exits
+from .cliformat import error, parse_spool_ref, spool_ref
 from .config import Settings, load_settings
 from .directory.command import add_parser as add_directory_parser
 from .initcmd import add_parser as add_init_parser
@@ -25,6 +29,9 @@ from .outbox.commands import add_parser as add_outbox_parser
 from .rules import load_rules
 from .stats import add_parser as add_stats_parser
 from .yamlsource import ConfigError
+
+if TYPE_CHECKING:
+    from .store import StoreView
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,21 +50,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return exits.OK
         reader = RulesReader()
         settings = reader.settings(args.pipeline_rules)  # never the file: it may have changed
-        configure(settings.log_format)
+        configure(settings.log_format, process="pipeline")
         rules = reader.first(args.pipeline_rules)
         inline = replace(settings, pipeline=replace(settings.pipeline, process="inline"))
         child = Daemon(inline, rules=rules)
         asyncio.run(child.run_pipeline_child(args.pipeline_child, args.pipeline_rules, reader))
         return exits.OK
+    from .daemon import ListenError
+
     settings = _settings(args)
-    configure(settings.log_format)
+    configure(settings.log_format, process="serve")
     # With `pipeline.process: inline` the pipeline thread would otherwise keep the GIL for
     # 5 ms slices while every SMTP reply waits behind it; shorter slices halved the accept
     # latency under load (BENCHMARKS.md, "--switch-interval"). The default, a pipeline child
     # process, shares no GIL with the listener.
     sys.setswitchinterval(0.0005)
     daemon = Daemon(settings, spool_only=args.spool_only)
-    asyncio.run(daemon.run())
+    try:
+        asyncio.run(daemon.run())
+    except ListenError as exc:
+        # Busy: most likely another ticketgate; try again later. Anything else (an address
+        # this host does not have, a port below 1024 without the right): the settings.
+        error(f"{exc}{' (is another ticketgate running?)' if exc.busy else ''}")
+        return exits.TEMPFAIL if exc.busy else exits.CONFIG
     return exits.OK
 
 
@@ -68,12 +83,11 @@ def cmd_inject(args: argparse.Namespace) -> int:
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     unknown = [r for r in args.rcpt if not rules.is_function_address(r)]
     if unknown:
-        print(f"ticketgate inject: not a function address: {', '.join(unknown)}", file=sys.stderr)
+        error(f"not a function address: {', '.join(unknown)}")
         return exits.NOUSER
     raw = sys.stdin.buffer.read(settings.max_message_size + 1)
     if len(raw) > settings.max_message_size:
-        print(f"ticketgate inject: message larger than {settings.max_message_size} bytes",
-              file=sys.stderr)
+        error(f"message larger than {settings.max_message_size} bytes")
         return exits.DATAERR
     try:
         with Store(settings.database) as store:
@@ -84,34 +98,64 @@ def cmd_inject(args: argparse.Namespace) -> int:
                 )
             )
     except Exception as exc:  # any storage problem: the MTA must keep the mail and retry
-        print(f"ticketgate inject: temporary failure: {exc}", file=sys.stderr)
+        error(f"temporary failure: {exc}")
         return exits.TEMPFAIL
-    print(f"queued as S{spool_id}")
+    print(f"queued as {spool_ref(spool_id)}")
     return exits.OK
 
 
-def _view(settings: Settings):  # type: ignore[no-untyped-def]
+def _view(settings: Settings) -> StoreView:
     from .store import open_readonly
 
     return open_readonly(settings.database)
 
 
+def _queue_names(settings: Settings) -> set[str]:
+    """The queues the rules define; none when the rules do not load (a listing still works)."""
+    try:
+        return set(load_rules(settings.rules_dir, settings.templates_dir).queues)
+    except ConfigError:
+        return set()
+
+
+def _unknown_filter(view: StoreView, settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why `--queue` or `--status` names nothing that exists (None when both are fine): a
+    typo must not look like an empty queue."""
+    from . import views
+
+    if args.queue is not None:
+        queues = _queue_names(settings) | views.values_in_use(view, "queue")
+        if args.queue not in queues:
+            return f"unknown queue {args.queue!r} (queues: {', '.join(sorted(queues)) or '-'})"
+    if args.status is not None:
+        statuses = set(views.TICKET_STATUSES) | views.values_in_use(view, "status")
+        if args.status not in statuses:
+            return f"unknown status {args.status!r} (statuses: {', '.join(sorted(statuses))})"
+    return None
+
+
 def cmd_tickets(args: argparse.Namespace) -> int:
     from . import views
+    from .pipeline.code import format_code
 
     settings = _settings(args)
     view = _view(settings)
     if args.tickets_cmd == "list":
+        problem = _unknown_filter(view, settings, args)
+        if problem:
+            error(problem)
+            return exits.USAGE
         views.list_tickets(view, tag=settings.ticket_tag, queue=args.queue, status=args.status,
                            limit=args.limit, as_json=args.json)
         return exits.OK
     number = views.parse_code(args.code, settings.ticket_tag)
     if number is None:
-        print(f"ticketgate: not a ticket code: {args.code!r}", file=sys.stderr)
+        error(f"not a ticket code: {args.code!r} (expected e.g. '[{settings.ticket_tag} #12]' "
+              "or 12)")
         return exits.USAGE
     history = views.ticket_history(view, number)
     if history is None:
-        print(f"ticketgate: no ticket #{number}", file=sys.stderr)
+        error(f"no ticket {format_code(number, settings.ticket_tag)}")
         return exits.DATAERR
     if args.json:
         print(json.dumps(history, ensure_ascii=False, indent=2))
@@ -127,25 +171,27 @@ def cmd_spool(args: argparse.Namespace) -> int:
     if args.spool_cmd == "list":
         views.list_spool(_view(settings), state=args.state, limit=args.limit, as_json=args.json)
         return exits.OK
-    return _retry(settings, args.id.lstrip("Ss"), as_json=args.json)
+    return _retry(settings, args.id, as_json=args.json)
 
 
 def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .apply import ApplyOptions
     from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
+    from .pipeline.code import format_code
     from .store import Store
     from .worker import process_row
 
-    if not spool_id_text.isdigit():
-        print(f"ticketgate: not a spool id: {spool_id_text!r}", file=sys.stderr)
+    parsed = parse_spool_ref(spool_id_text)
+    if parsed is None:
+        error(f"not a spool row: {spool_id_text!r} (expected e.g. S42, as `spool list` shows)")
         return exits.USAGE
-    spool_id = int(spool_id_text)
+    spool_id = parsed
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     with Store(settings.database) as store:
         released = store.writer.call(lambda tx: tx.release_delivery(spool_id))
         if not released:
-            print(f"ticketgate: spool row S{spool_id} is not held", file=sys.stderr)
+            error(f"spool row {spool_ref(spool_id)} is not held")
             return exits.DATAERR
         # The same after-apply hook as the daemon's: a ticket made here is acknowledged too
         # (its mail waits in the outbox for the running daemon, or the next start).
@@ -159,9 +205,10 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(outcome.__dict__))
     elif outcome.state == "held":
-        print(f"S{spool_id} held again: {outcome.error}")
+        print(f"{spool_ref(spool_id)} held again: {outcome.error}")
     else:
-        print(f"S{spool_id} {outcome.state}: {outcome.action or ''} ticket {outcome.ticket_id}")
+        ticket = format_code(outcome.ticket_id, settings.ticket_tag) if outcome.ticket_id else "-"
+        print(f"{spool_ref(spool_id)} {outcome.state}: {outcome.action or '-'}, ticket {ticket}")
     return exits.OK if outcome.state in ("done", "skipped") else exits.DATAERR
 
 
@@ -181,8 +228,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
         return rulescmd.test(settings, args.files, rcpt=args.rcpt or (), sender=args.sender,
                              as_json=args.json)
     except ConfigError as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
+        for problem in exc.errors:
+            print(problem, file=sys.stderr)
+        error(f"{len(exc.errors)} error(s) in the rules")
         return exits.DATAERR
 
 
@@ -205,30 +253,64 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    import signal
+    """SIGHUP the daemon and wait for its answer (reloadanswer.py): 0 taken, 65 refused (the
+    errors on stderr; the daemon keeps its old rules), 75 no daemon or no answer."""
+    from .reloadanswer import answer_path, read_answer, wait_for_answer
 
     settings = _settings(args)
+    path = answer_path(settings.pid_file)
+    before = read_answer(path)
     try:
         pid = int(settings.pid_file.read_text().strip())
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as exc:
-        print(f"ticketgate: no running daemon found through {settings.pid_file}: {exc}",
-              file=sys.stderr)
+        error(f"no running daemon found through {settings.pid_file}: {exc}")
         return exits.TEMPFAIL
-    print(f"sent SIGHUP to ticketgate (pid {pid}); see its log for the result")
+    answer = wait_for_answer(path, pid, before, args.wait)
+    if answer is None:
+        error(f"sent SIGHUP to the daemon (pid {pid}) but it did not answer within "
+              f"{args.wait:g} s through {path}; see its log for the result")
+        return exits.TEMPFAIL
+    if not answer.accepted:
+        for problem in answer.errors:
+            print(problem, file=sys.stderr)
+        error(f"the daemon (pid {pid}) refused the new rules ({len(answer.errors)} error(s)) "
+              "and keeps running with the old ones")
+        return exits.DATAERR
+    print(f"the daemon (pid {pid}) reloaded its rules: {answer.summary}")
     return exits.OK
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the command's one error style; its exit 2 becomes 64 in `main`."""
+
+    def error(self, message: str) -> NoReturn:
+        error(f"{message} (see `{self.prog} --help`)")
+        self.exit(2)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", metavar="FILE",
                         help="settings file (default: $TICKETGATE_CONFIG, else the embedded "
                              "default: SMTP on 127.0.0.1:2525, data under ./var)")
-    listing = argparse.ArgumentParser(add_help=False)
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    listing = Parser(add_help=False)
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON object per line instead of a table")
+    listing.add_argument("--limit", type=_positive, default=100, metavar="N",
+                         help="at most N rows, newest first (default: %(default)s)")
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ticketgate", parents=[common],
         description="A mail daemon that turns mail to a helpdesk's function addresses into "
                     "tickets.",
@@ -259,20 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tickets", parents=[common], help="list and show tickets")
     tsub = p.add_subparsers(dest="tickets_cmd", required=True, metavar="ACTION")
     q = tsub.add_parser("list", parents=[common, listing], help="list tickets, newest first")
-    q.add_argument("--queue")
-    q.add_argument("--status")
+    q.add_argument("--queue", metavar="QUEUE",
+                   help="only this queue's tickets (a queue of rules/queues.yaml)")
+    q.add_argument("--status", metavar="STATUS",
+                   help="only tickets with this status (new, open, waiting, resolved)")
     q = tsub.add_parser("show", parents=[common], help="a ticket with its messages and events")
-    q.add_argument("code", help="ticket code: 'DDG #12', '[DDG #12]' or 12")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("code", metavar="CODE", help="ticket code: '[DDG #12]', 'DDG #12' or 12")
+    q.add_argument("--json", action="store_true", help="the ticket as one JSON object")
     p.set_defaults(func=cmd_tickets)
 
     p = sub.add_parser("spool", parents=[common], help="inspect the spool, retry held messages")
     ssub = p.add_subparsers(dest="spool_cmd", required=True, metavar="ACTION")
     q = ssub.add_parser("list", parents=[common, listing], help="list spool rows, newest first")
-    q.add_argument("--state", choices=["new", "done", "held"])
+    q.add_argument("--state", choices=["new", "done", "held"],
+                   help="only rows in this state (default: all)")
     q = ssub.add_parser("retry", parents=[common], help="run a held message through again")
-    q.add_argument("id", help="spool id, e.g. 42 or S42")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("id", metavar="ID", help="spool row, as `spool list` shows it (S42, or 42)")
+    q.add_argument("--json", action="store_true", help="the outcome as one JSON object")
     p.set_defaults(func=cmd_spool)
 
     add_outbox_parser(sub, [common], listing, cmd_outbox)
@@ -298,9 +383,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_parser(sub, [], cmd_init)
 
     p = sub.add_parser("reload", parents=[common],
-                       help="make the running daemon reload its rules and templates (SIGHUP)")
+                       help="make the running daemon reload its rules and templates (SIGHUP) "
+                            "and wait for its answer",
+                       description="Make the running daemon reload its rules and templates and "
+                       "wait for its answer. Exits 0 when it took them, 65 when it refused them "
+                       "(the errors as file:line:col on stderr; it keeps the old rules), 75 when "
+                       "no daemon runs or it did not answer.")
+    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for the daemon's answer (default: %(default)s)")
     p.set_defaults(func=cmd_reload)
     return parser
+
+
+def _reader_gone() -> int:
+    """Standard output was closed by its reader (`tickets list | head -2`): stop quietly, as
+    `cat` does. Whatever is still buffered goes nowhere, so exiting flushes without a second
+    BrokenPipeError."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return exits.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,10 +413,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exits.USAGE if exc.code else exits.OK
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is still ours to handle
         return code
+    except BrokenPipeError:
+        return _reader_gone()
     except ConfigError as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
+        for problem in exc.errors:
+            print(problem, file=sys.stderr)
+        error(f"{len(exc.errors)} error(s) in the settings or rules")
         # A broken settings or rules file is no fault of the mail that `inject` was given:
         # 75 keeps it in the MTA's queue until an admin fixes the file; 78 would bounce it.
         return exits.TEMPFAIL if args.command == "inject" else exits.CONFIG
@@ -326,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # For `inject` any surprise is temporary: an MTA's pipe bounces the mail on most
         # other codes, and a bug of ours must not send a requester's mail back.
         if isinstance(exc, StorageError) or args.command == "inject":
-            print(f"ticketgate: {type(exc).__name__}: {exc}", file=sys.stderr)
+            error(str(exc) if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}")
             return exits.TEMPFAIL
         raise
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import ipaddress
 import os
 import signal
 import threading
@@ -20,6 +22,7 @@ from .notify import sd_notify
 from .outbox.compose import composer
 from .outbox.worker import OutboxWorker
 from .pipelineproc import Arrivals, PipelineChild, RulesReader, give_way
+from .reloadanswer import ReloadAnswer, answer_path, write_answer
 from .rules import Rules, load_rules
 from .smtp import Sessions, SpoolHandler, start_server
 from .store import Store
@@ -30,6 +33,42 @@ log = structlog.get_logger("ticketgate.daemon")
 
 CHILD_NICENESS = 10
 CHILD_MAX_LAG = 30.0  # seconds a spooled mail may wait before the child stops giving way
+
+
+class ListenError(Exception):
+    """A listener could not be opened (the address is busy, or not ours to bind)."""
+
+    def __init__(self, protocol: str, host: str, port: int, error: OSError) -> None:
+        self.protocol, self.host, self.port, self.errno = protocol, host, port, error.errno
+        # asyncio words strerror as a whole sentence with the address; the plain reason reads
+        # better after ours.
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        super().__init__(f"cannot listen for {protocol.upper()} on {host}:{port}: {reason}")
+
+    @property
+    def busy(self) -> bool:
+        return self.errno == errno.EADDRINUSE
+
+
+def not_fully_qualified(instance: str) -> str | None:
+    """Why `instance` is no fully qualified domain name (None when it is one). Our
+    Message-IDs end in @instance: `localhost` or a bare host name makes them collide with
+    other sites' and look like spam to filters."""
+    name = instance.rstrip(".").lower()
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(name.strip("[]"))
+        return "is an IP address"
+    if "." not in name:
+        return "has no domain"
+    last = name.rsplit(".", 1)[1]
+    if last in ("localhost", "localdomain", "local"):
+        return f"ends in .{last}"
+    return None
+
+
+def _summary(rules: Rules) -> str:
+    return (f"{len(rules.queues)} queues, {len(rules.function_addresses)} function addresses, "
+            f"{len(rules.routes.rules)} routes")
 
 
 @dataclass(frozen=True)
@@ -87,16 +126,26 @@ class Daemon:
         return ApplyOptions(after=(self.composer,))
 
     def reload(self) -> bool:
-        """Load the rules again; invalid new rules are refused and the old ones kept."""
+        """Load the rules again; invalid new rules are refused and the old ones kept. The
+        answer also goes to a file for `ticketgate reload` (reloadanswer.py)."""
         try:
             rules = load_rules(self.settings.rules_dir, self.settings.templates_dir)
         except ConfigError as exc:
             for error in exc.errors:
                 log.error("reload_refused", error=str(error))
+            self._answer(ReloadAnswer(os.getpid(), False, tuple(str(e) for e in exc.errors)))
             return False
         self._rules = rules
         log.info("rules_reloaded", queues=len(rules.queues))
+        self._answer(ReloadAnswer(os.getpid(), True, summary=_summary(rules)))
         return True
+
+    def _answer(self, answer: ReloadAnswer) -> None:
+        path = answer_path(self.settings.pid_file)
+        try:
+            write_answer(path, answer)
+        except OSError as exc:  # `ticketgate reload` then says it got no answer
+            log.warning("reload_answer_not_written", path=str(path), error=str(exc))
 
     def _reload_all(self) -> None:
         if self.reload() and self.child is not None:
@@ -121,6 +170,12 @@ class Daemon:
         await self.outbox.stop(grace=min(5.0, self.shutdown_grace))
 
     async def start(self) -> None:
+        why = not_fully_qualified(self.settings.instance)
+        if why:
+            log.warning("instance_not_fully_qualified", instance=self.settings.instance,
+                        detail=f"the instance name {why}: Message-IDs end in "
+                               f"@{self.settings.instance}; set `instance:` in the settings "
+                               "to this host's fully qualified domain name")
         self.store.open()
         if self.spool_only:
             log.warning("spool_only", detail="accepting and spooling mail; the pipeline is off")
@@ -140,10 +195,15 @@ class Daemon:
                 on_spooled=self._wake_pipeline,
                 protocol=protocol,
             )
-            server = await start_server(
-                protocol=protocol, host=listener.host, port=listener.port, handler=handler,
-                settings=self.settings, sessions=self.sessions,
-            )
+            try:
+                server = await start_server(
+                    protocol=protocol, host=listener.host, port=listener.port, handler=handler,
+                    settings=self.settings, sessions=self.sessions,
+                )
+            except OSError as exc:
+                log.error("listen_failed", protocol=protocol, host=listener.host,
+                          port=listener.port, error=str(exc))
+                raise ListenError(protocol, listener.host, listener.port, exc) from exc
             self.servers.append(server)
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
@@ -167,7 +227,11 @@ class Daemon:
             loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             loop.add_signal_handler(signal.SIGINT, self._stop.set)
             loop.add_signal_handler(signal.SIGHUP, self._reload_all)
-        await self.start()
+        try:
+            await self.start()
+        except ListenError:
+            await self.shutdown()  # the child, the store and any listener already open
+            raise
         await self._stop.wait()
         await self.shutdown()
 

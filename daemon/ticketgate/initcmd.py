@@ -1,9 +1,11 @@
 """`ticketgate init DIR`: a starter site (settings, rules, templates) for a new helpdesk.
 
-The starter ships inside the package as `ticketgate/starter/`, whose entries are symlinks to
-the repository's own `ticketgate.example.yaml`, `rules/` and `templates/`: there is one copy of
-each file, and building a wheel copies the files the links point at. `rules check` accepts
-what `init` writes, and `serve --config DIR/ticketgate.yaml` finds everything in DIR.
+The starter ships inside the package as real files in `ticketgate/starter/` (and the schemas
+in `ticketgate/schemas/`), never as links into a checkout: an editable install whose checkout
+holds an admin's edited `rules/` still writes the pristine example. `make starter` copies the
+repository's example files there; tests/test_packaging.py fails when the two differ in a
+commit. `rules check` accepts what `init` writes, and `serve --config DIR/ticketgate.yaml`
+finds everything in DIR.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from . import exits
+from .cliformat import error
 
 SETTINGS = "ticketgate.yaml"
 
-# What a new site gets, as (directory in the starter, file name patterns). Anything else the
-# example deployment keeps beside its rules (a directory.csv of example people) stays out.
-STARTER_FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("", (SETTINGS,)),
-    ("rules", ("*.yaml",)),
-    ("rules/schema", ("*.json",)),
-    ("templates", ("*.j2", "README.md")),
+# What a new site gets, as (directory in the site, where it comes from in the package, file
+# name patterns). Anything else the example deployment keeps beside its rules (a directory.csv
+# of example people) stays out.
+STARTER_FILES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("", "starter", (SETTINGS,)),
+    ("rules", "starter/rules", ("*.yaml",)),
+    ("rules/schema", "schemas", ("*.json",)),
+    ("templates", "starter/templates", ("*.j2", "README.md")),
 )
 
 # The example settings point editors at the schema inside the source tree; a site has its
@@ -35,15 +39,15 @@ _MODELINE = "# yaml-language-server: $schema="
 SITE_MODELINE = f"{_MODELINE}./rules/schema/settings.schema.json"
 
 
-def starter_root() -> Traversable:
-    return resources.files("ticketgate") / "starter"
+def package_root() -> Traversable:
+    return resources.files("ticketgate")
 
 
 def starter_files(root: Traversable | None = None) -> Iterator[tuple[PurePosixPath, bytes]]:
     """(path relative to the site, contents) of every starter file, in a stable order."""
-    base = root if root is not None else starter_root()
-    for folder, patterns in STARTER_FILES:
-        where = base.joinpath(*folder.split("/")) if folder else base
+    base = root if root is not None else package_root()
+    for folder, source, patterns in STARTER_FILES:
+        where = base.joinpath(*source.split("/"))
         if not where.is_dir():
             continue
         for entry in sorted(where.iterdir(), key=lambda e: e.name):
@@ -67,14 +71,14 @@ def init(directory: Path, *, force: bool, out: TextIO = sys.stdout,
     """Write the starter into `directory`; refuse (73) to overwrite anything unless forced."""
     files = list(starter_files())
     if not any(str(path) == SETTINGS for path, _ in files):
-        err.write("ticketgate init: the starter files are missing from this installation\n")
+        error("the starter files are missing from this installation", err)
         return exits.SOFTWARE
     existing = [path for path, _ in files if (directory / path).exists()]
     if existing and not force:
         named = ", ".join(str(p) for p in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        err.write(f"ticketgate init: {directory} already has {named}{more}; nothing written "
-                  "(--force overwrites them)\n")
+        error(f"{directory} already has {named}{more}; nothing written (--force overwrites "
+              "them)", err)
         return exits.CANTCREAT
     try:
         for path, data in files:
@@ -82,7 +86,7 @@ def init(directory: Path, *, force: bool, out: TextIO = sys.stdout,
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
     except OSError as exc:
-        err.write(f"ticketgate init: cannot write {exc.filename}: {exc.strerror}\n")
+        error(f"cannot write {exc.filename}: {exc.strerror}", err)
         return exits.CANTCREAT
     settings = directory / SETTINGS
     out.write(f"wrote {len(files)} files under {directory}\n"

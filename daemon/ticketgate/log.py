@@ -9,14 +9,20 @@ from typing import Literal
 import structlog
 
 
-def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO) -> None:
-    """Configure structlog (and route stdlib logging, e.g. aiosmtpd's, through it) to stderr."""
+def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO,
+              *, process: str | None = None) -> None:
+    """Configure structlog (and route stdlib logging, e.g. aiosmtpd's, through it) to stderr.
+
+    `process` names the process on every line (`serve`, or `pipeline` for its child), since
+    both write to the same stderr and often log the same events (rules_reloaded)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if process is not None:
+        shared.append(_process_field(process))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -42,3 +48,12 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def _process_field(name: str) -> structlog.types.Processor:
+    def add(_logger: object, _method: str, event: structlog.types.EventDict
+            ) -> structlog.types.EventDict:
+        event.setdefault("process", name)
+        return event
+
+    return add

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from . import queuechecks
 from .addresses import canonical
 from .etiquette import Lexicon, default_lexicon, load_lexicon, site_words
 from .identity import AUTOMAIL, FLAGS
@@ -74,7 +75,7 @@ def _unpickle(queues: dict[str, Queue], owners: dict[str, str], routes: Routes,
 
 
 def _load_queues(doc: Located) -> tuple[dict[str, Queue], dict[str, str], list[SourceError]]:
-    errors = validate(doc, load_schema("queues"))
+    errors = queuechecks.plainer(validate(doc, load_schema("queues")))
     if errors:
         return {}, {}, errors
     queues: dict[str, Queue] = {}
@@ -97,6 +98,7 @@ def _load_queues(doc: Located) -> tuple[dict[str, Queue], dict[str, str], list[S
             staff=tuple(a.strip().lower() for a in q.get("staff", [])),
             acknowledge=bool(q.get("acknowledge", True)),
         )
+    errors += queuechecks.address_errors(doc, owners)
     return queues, owners, errors
 
 

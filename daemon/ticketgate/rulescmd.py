@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from . import exits, pipeline
 from .addresses import canonical
+from .cliformat import error
 from .config import Settings
 from .directory import EXTRAS_KEY, open_directory
 from .identity import format_code, requester_address
@@ -31,9 +32,9 @@ def check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     try:
         rules = load_rules(settings.rules_dir, settings.templates_dir)
     except ConfigError as exc:
-        for error in exc.errors:
-            err.write(f"{error}\n")
-        err.write(f"{len(exc.errors)} error(s)\n")
+        for problem in exc.errors:
+            err.write(f"{problem}\n")
+        error(f"{len(exc.errors)} error(s) in {settings.rules_dir}", err)
         return exits.DATAERR
     out.write(
         f"{settings.rules_dir}: ok: {len(rules.queues)} queues, "
@@ -96,7 +97,7 @@ def test(settings: Settings, files: Sequence[str], *, rcpt: Sequence[str], sende
             try:
                 raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
             except OSError as exc:
-                sys.stderr.write(f"{file}: cannot read: {exc.strerror}\n")
+                error(f"cannot read {file}: {exc.strerror}")
                 status = exits.NOINPUT
                 continue
             mail_from = sender
@@ -122,7 +123,7 @@ def _explain(file: str, message: Message, tag: str, out: TextIO) -> None:
     out.write(f"{file}\n")
     for stage, note in v.notes:
         out.write(f"  {stage:<9} {note}\n")
-    target = f" #{v.followup_of}" if v.followup_of else ""
+    target = f" {format_code(v.followup_of, tag)}" if v.followup_of else ""
     out.write(
         f"  => {v.action}{target}, queue {v.queue or '-'}, rule {v.rule or '-'}, "
         f"flags {', '.join(v.flags) or '-'}\n"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import exits
+from .cliformat import outbox_ref, spool_ref
 
 if TYPE_CHECKING:  # the parser is built on every `ticketgate` run: keep its imports light
     from .config import Settings
@@ -79,7 +80,7 @@ def render(stats: dict[str, Any], out: TextIO = sys.stdout) -> None:
     """The readable form: one line per kind of count."""
     s = stats["spool"]
     oldest = s["oldest_new"]
-    waiting = f" (oldest S{oldest['id']}, {_age(oldest['age'])})" if oldest else ""
+    waiting = f" (oldest {spool_ref(oldest['id'])}, {_age(oldest['age'])})" if oldest else ""
     out.write(f"spool:    new {s['new']}{waiting}, done {s['done']}, held {s['held']}\n")
     t = stats["tickets"]
     out.write(f"tickets:  {t['total']}\n")
@@ -91,8 +92,8 @@ def render(stats: dict[str, Any], out: TextIO = sys.stdout) -> None:
     backlog = ""
     if p:
         error = f", last error: {p['last_error'].splitlines()[0][:80]}" if p["last_error"] else ""
-        backlog = (f" (oldest #{p['id']}, {_age(p['age'])}, {p['attempts']} attempts, next in "
-                   f"{_age(p['next_attempt_in'])}{error})")
+        backlog = (f" (oldest {outbox_ref(p['id'])}, {_age(p['age'])}, {p['attempts']} "
+                   f"attempts, next in {_age(p['next_attempt_in'])}{error})")
     out.write(f"outbox:   pending {o['pending']}{backlog}, sent {o['sent']}, "
               f"failed {o['failed']}\n")
 

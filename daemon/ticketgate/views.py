@@ -1,4 +1,5 @@
-"""Read-only commands: list and show tickets and spool rows, as text or JSON."""
+"""Read-only commands: list and show tickets and spool rows, as text (cliformat's style) or
+JSON."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 import re
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from .cliformat import cell, spool_ref, table
+from .cliformat import clean as _clean
 from .identity import format_code
 from .store import StoreView
 
@@ -26,9 +29,13 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _clean(text: str) -> str:
-    # Stored text is already decoded; keep terminals safe from escape sequences in mail.
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "?", text)
+# What the staff side will move tickets through; `--status` also takes any status in use.
+TICKET_STATUSES = ("new", "open", "waiting", "resolved")
+
+
+def values_in_use(view: StoreView, column: Literal["queue", "status"]) -> set[str]:
+    """The queues (or statuses) some ticket has: an index read, not a table scan."""
+    return view.ticket_values_in_use(column)
 
 
 def list_tickets(
@@ -41,12 +48,10 @@ def list_tickets(
             out.write(json.dumps({"code": format_code(t.id, tag), **t.__dict__},
                                  ensure_ascii=False) + "\n")
         return
-    for t in rows:
-        flags = f" [{', '.join(t.flags)}]" if t.flags else ""
-        out.write(
-            f"{format_code(t.id, tag):<12} {t.queue:<10} {t.status:<8} {_when(t.created_at)}  "
-            f"{_clean(t.requester)}  {_clean(t.subject)[:70]}{flags}\n"
-        )
+    table(("TICKET", "QUEUE", "STATUS", "CREATED", "REQUESTER", "FLAGS", "SUBJECT"),
+          [(format_code(t.id, tag), t.queue, t.status, _when(t.created_at),
+            cell(t.requester, 40), ",".join(t.flags) or "-", cell(t.subject, 70))
+           for t in rows], out)
 
 
 def ticket_history(view: StoreView, number: int) -> dict[str, Any] | None:
@@ -124,12 +129,16 @@ def _verdict(verdict: dict[str, Any]) -> str:
 
 def list_spool(view: StoreView, *, state: str | None, limit: int, as_json: bool,
                out: TextIO = sys.stdout) -> None:
+    items = []
     for entry in view.spool_listing(state=state, limit=limit):
         item = {**entry.__dict__, "rcpt_to": list(entry.rcpt_to)}
         if as_json:
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
-        else:
-            err = f"  {item['error'].splitlines()[0]}" if item["error"] else ""
-            out.write(f"S{item['id']:<8} {item['state']:<5} {_when(item['received_at'])}  "
-                      f"{item['size']:>8}  <{item['mail_from']}> -> "
-                      f"{', '.join(item['rcpt_to'])}{err}\n")
+        items.append(item)
+    if as_json:
+        return
+    table(("ID", "STATE", "RECEIVED", "SIZE", "FROM", "TO", "REASON"),
+          [(spool_ref(i["id"]), i["state"], _when(i["received_at"]), str(i["size"]),
+            f"<{cell(i['mail_from'], 40)}>", cell(", ".join(i["rcpt_to"]), 60),
+            cell(i["error"].splitlines()[0], 100) if i["error"] else "-")
+           for i in items], out)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exits
+from ..cliformat import error
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -40,8 +41,8 @@ def lookup(settings: Settings, key: str, *, as_json: bool, out: TextIO = sys.std
 
     directory = open_directory(settings)
     if directory is None:
-        err.write("ticketgate: no directory configured (directory.backend is none, or there "
-                  f"is no {settings.rules_dir / 'directory.csv'})\n")
+        error("no directory configured (directory.backend is none, or there is no "
+              f"{settings.rules_dir / 'directory.csv'})", err)
         return exits.CONFIG
     try:
         key = key.strip()
@@ -51,7 +52,7 @@ def lookup(settings: Settings, key: str, *, as_json: bool, out: TextIO = sys.std
     finally:
         directory.close()
     if found is None:
-        err.write("ticketgate: nothing to look up\n")
+        error("nothing to look up", err)
         return exits.USAGE
     data = {
         "query": key,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exits
+from ..cliformat import cell, error, outbox_ref, parse_outbox_ref, table
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -29,10 +29,6 @@ def format_code(number: int, tag: str) -> str:
 
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _clean(text: str) -> str:
-    return re.sub(r"[\x00-\x1f\x7f]", "?", text)
 
 
 def _subject(raw: bytes | None) -> str:
@@ -53,7 +49,10 @@ def list_outbox(
     view: StoreView, *, tag: str, state: str | None, limit: int, as_json: bool,
     out: TextIO = sys.stdout,
 ) -> None:
-    """Outbox rows newest first: one line each, or one JSON object per line."""
+    """Outbox rows newest first: a table (a failing row's last error under it), or one JSON
+    object per line."""
+    cells: list[tuple[str, ...]] = []
+    notes: list[str | None] = []
     for row in view.outbox_listing(state=state, limit=limit):
         subject = _subject(view.outbox_raw(row.id))
         if as_json:
@@ -61,12 +60,13 @@ def list_outbox(
             continue
         code = format_code(row.ticket_id, tag) if row.ticket_id else "-"
         when = _when(row.sent_at) if row.state == "sent" else _when(row.next_attempt_at)
-        line = (f"{row.id:>6} {row.state:<8} {row.kind:<16} {code:<12} "
-                f"{_clean(row.rcpt_to):<32} attempts {row.attempts:<3} {when}  "
-                f"{_clean(subject)[:60]}")
-        if row.last_error and row.state != "sent":
-            line += f"\n{'':>7}last error: {_clean(row.last_error)[:200]}"
-        out.write(line + "\n")
+        cells.append((outbox_ref(row.id), row.state, row.kind, code, cell(row.rcpt_to, 40),
+                      str(row.attempts), when, cell(subject, 60)))
+        notes.append(f"last error: {cell(row.last_error, 200)}"
+                     if row.last_error and row.state != "sent" else None)
+    if not as_json:
+        table(("ID", "STATE", "KIND", "TICKET", "TO", "ATTEMPTS", "SENT/DUE", "SUBJECT"),
+              cells, out, notes=notes)
 
 
 def retry(settings: Settings, outbox_id: int) -> tuple[bool, str]:
@@ -77,15 +77,16 @@ def retry(settings: Settings, outbox_id: int) -> tuple[bool, str]:
 
     def job(tx: Transaction) -> tuple[bool, str]:
         row = tx.outbox_row(outbox_id)
+        ref = outbox_ref(outbox_id)
         if row is None:
-            return False, f"no outbox row {outbox_id}"
+            return False, f"no outbox row {ref}"
         if row.state == "sent":
-            return False, f"outbox row {outbox_id} was already sent at {_when(row.sent_at)}"
+            return False, f"outbox row {ref} was already sent at {_when(row.sent_at)}"
         tx.requeue_mail(outbox_id, now)
         tx.add_event(row.ticket_id, f"{row.kind}_retry",
                      {"outbox_id": outbox_id, "to": row.rcpt_to, "was": row.state,
                       "last_error": row.last_error}, at=now)
-        return True, (f"outbox row {outbox_id} ({row.kind} to {row.rcpt_to}) is pending again;"
+        return True, (f"outbox row {ref} ({row.kind} to {row.rcpt_to}) is pending again;"
                       " the running daemon delivers it within seconds, or at its next start")
 
     with Store(settings.database) as store:
@@ -104,15 +105,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             view.close()
         return exits.OK
-    text = str(args.id).strip()
-    if not text.isdigit():
-        print(f"ticketgate: not an outbox id: {text!r}", file=sys.stderr)
+    outbox_id = parse_outbox_ref(str(args.id))
+    if outbox_id is None:
+        error(f"not an outbox row: {args.id!r} (expected e.g. O12, as `outbox list` shows)")
         return exits.USAGE
-    done, message = retry(settings, int(text))
+    done, message = retry(settings, outbox_id)
     if args.json:
-        print(json.dumps({"id": int(text), "retried": done, "message": message}))
+        print(json.dumps({"id": outbox_id, "retried": done, "message": message}))
+    elif done:
+        print(message)
     else:
-        print(message, file=sys.stdout if done else sys.stderr)
+        error(message)
     return exits.OK if done else exits.DATAERR
 
 
@@ -124,9 +127,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser],
                        help="list outgoing mail (acknowledgements, notifications); retry one")
     osub = p.add_subparsers(dest="outbox_cmd", required=True, metavar="ACTION")
     q = osub.add_parser("list", parents=[*parents, listing], help="outbox rows, newest first")
-    q.add_argument("--state", choices=["pending", "sent", "failed"])
+    q.add_argument("--state", choices=["pending", "sent", "failed"],
+                   help="only rows in this state (default: all)")
     q = osub.add_parser("retry", parents=parents,
                         help="deliver a failed (or waiting) row again, now")
-    q.add_argument("id", help="outbox row id, as `outbox list` shows it")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("id", metavar="ID", help="outbox row, as `outbox list` shows it (O12, or 12)")
+    q.add_argument("--json", action="store_true", help="the result as one JSON object")
     p.set_defaults(func=func)

@@ -60,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from .records import (
     OutboxRow,
@@ -259,6 +259,9 @@ class Reads(Protocol):
 
     def tickets(self, *, queue: str | None, status: str | None, limit: int) -> list[Ticket]:
         """Tickets newest first, of one queue and/or status when given."""
+
+    def ticket_values_in_use(self, column: Literal["queue", "status"]) -> set[str]:
+        """The queues (or statuses) that some ticket has."""
 
     def participants(self, ticket_id: int) -> dict[str, str]:
         """address -> role of everyone on the ticket."""

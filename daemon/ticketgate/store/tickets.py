@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .base import Reading, Writing
 from .records import Ticket
@@ -165,6 +165,12 @@ class TicketReads(Reading):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         return [ticket_from_row(r) for r in self.conn.execute(sql, (*args, limit)).fetchall()]
+
+    def ticket_values_in_use(self, column: Literal["queue", "status"]) -> set[str]:
+        """The queues (or statuses) some ticket has: an index read, not a table scan."""
+        if column not in ("queue", "status"):  # named in the SQL: never from outside
+            raise ValueError(f"not a ticket column to list: {column!r}")
+        return {r[0] for r in self.conn.execute(f"SELECT DISTINCT {column} FROM tickets")}
 
     def participants(self, ticket_id: int) -> dict[str, str]:
         """address -> role (requester, cc, recipient, staff) of everyone on the ticket."""
