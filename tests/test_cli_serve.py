@@ -20,7 +20,6 @@ from ticketgate import exits
 from ticketgate.cliformat import PREFIX
 from ticketgate.daemon import not_fully_qualified
 from ticketgate.store import Store
-from ticketgate.store import spool as spool_rows
 
 ERROR = PREFIX.encode()
 
@@ -114,8 +113,8 @@ def test_a_busy_port_is_named_and_exits_75(site: Path) -> None:
 def test_listing_into_a_closed_pipe_ends_quietly(site: Path) -> None:
     # Enough spool rows that the listing outgrows a pipe's buffer (64 KiB).
     with Store(load_site_database(site)) as store:
-        store.writer.call(lambda c: [spool_rows.insert(
-            c, raw=make_mail(), mail_from="kim@example.org", rcpt_to=("helpdesk@example.org",),
+        store.writer.call(lambda tx: [tx.spool_delivery(
+            raw=make_mail(), mail_from="kim@example.org", rcpt_to=("helpdesk@example.org",),
             peer="test", protocol="inject") for _ in range(1500)])
     for args in (("spool", "list", "--limit", "1500"), ("tickets", "list"), ("stats",)):
         # What `ticketgate spool list | head -2` does: read two lines, then close the pipe.

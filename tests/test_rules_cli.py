@@ -69,6 +69,8 @@ def test_function_addresses_need_a_domain_and_are_never_staff(site: Path) -> Non
         "  lukortet:\n"
         "    addresses: [lukortet@example.org, kort@intranet]\n"          # 8:39
         "    staff: [kortkontoret@example.org, lukortet@example.org]\n"   # 9:39 its own
+        "  sot:\n"  # the example routes name these two; kept so only the errors above show
+        "    addresses: [sot@example.org, sot-helpdesk@example.org]\n"
     )
     code, lines = check(site)
     assert code == exits.DATAERR

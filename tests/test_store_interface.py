@@ -102,6 +102,8 @@ def _every_read(view: StoreView) -> set[str]:
     for queue, status in ((None, None), ("q", None), (None, "new"), ("q", "new")):
         call("tickets", queue=queue, status=status, limit=10)
     call("participants", 1)
+    call("ticket_values_in_use", "queue")
+    call("ticket_values_in_use", "status")
     call("is_participant", 1, "kim@example.org")
     call("resend_candidates", "kim@example.org", "s", 0.0)
     call("ticket_of_message_ids", ["a@x"])
