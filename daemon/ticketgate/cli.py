@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, exits
+from . import __version__, cliargs, exits
 from .config import Settings, load_settings
 from .directory.command import add_parser as add_directory_parser
 from .initcmd import add_parser as add_init_parser
@@ -128,10 +128,10 @@ def cmd_spool(args: argparse.Namespace) -> int:
     if args.spool_cmd == "list":
         views.list_spool(_view(settings), state=args.state, limit=args.limit, as_json=args.json)
         return exits.OK
-    return _retry(settings, args.id.lstrip("Ss"), as_json=args.json)
+    return _retry(settings, args.id, as_json=args.json)
 
 
-def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
+def _retry(settings: Settings, spool_id: int, *, as_json: bool) -> int:
     from .apply import ApplyOptions
     from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
@@ -139,10 +139,6 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .store import spool as spool_rows
     from .worker import process_row
 
-    if not spool_id_text.isdigit():
-        print(f"ticketgate: not a spool id: {spool_id_text!r}", file=sys.stderr)
-        return exits.USAGE
-    spool_id = int(spool_id_text)
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     with Store(settings.database) as store:
         released = store.writer.call(lambda c: spool_rows.release(c, spool_id))
@@ -228,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: SMTP on 127.0.0.1:2525, data under ./var)")
     listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--limit", type=int, default=100, help="at most this many rows")
+    listing.add_argument("--limit", type=cliargs.limit, default=100,
+                         help="at most this many rows")
 
     parser = argparse.ArgumentParser(
         prog="ticketgate", parents=[common],
@@ -273,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = ssub.add_parser("list", parents=[common, listing], help="list spool rows, newest first")
     q.add_argument("--state", choices=["new", "done", "held"])
     q = ssub.add_parser("retry", parents=[common], help="run a held message through again")
-    q.add_argument("id", help="spool id, e.g. 42 or S42")
+    q.add_argument("id", type=cliargs.row_id("a spool id", prefix="S"),
+                   help="spool id, e.g. 42 or S42")
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spool)
 

@@ -16,7 +16,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .. import exits
+from .. import cliargs, exits
 from . import rows
 from .rows import OutboxRow
 
@@ -107,13 +107,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             view.close()
         return exits.OK
-    text = str(args.id).strip()
-    if not text.isdigit():
-        print(f"ticketgate: not an outbox id: {text!r}", file=sys.stderr)
-        return exits.USAGE
-    done, message = retry(settings, int(text))
+    done, message = retry(settings, args.id)
     if args.json:
-        print(json.dumps({"id": int(text), "retried": done, "message": message}))
+        print(json.dumps({"id": args.id, "retried": done, "message": message}))
     else:
         print(message, file=sys.stdout if done else sys.stderr)
     return exits.OK if done else exits.DATAERR
@@ -130,6 +126,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser],
     q.add_argument("--state", choices=["pending", "sent", "failed"])
     q = osub.add_parser("retry", parents=parents,
                         help="deliver a failed (or waiting) row again, now")
-    q.add_argument("id", help="outbox row id, as `outbox list` shows it")
+    q.add_argument("id", type=cliargs.row_id("an outbox id"),
+                   help="outbox row id, as `outbox list` shows it")
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=func)
