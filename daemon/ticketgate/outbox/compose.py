@@ -39,7 +39,7 @@ from . import ratelimit, rows
 from .headers import MAX_SUBJECT, mailbox, msg_id, one_line, references
 from .ids import new_message_id as make_id
 from .ids import ticket_reference
-from .policy import Own, acknowledgement_refusal, machine_signal
+from .policy import Own, acknowledgement_refusal, machine_signal, sender_signal
 from .render import Outgoing, Templates, build
 
 log = structlog.get_logger("ticketgate.outbox")
@@ -185,7 +185,8 @@ class _Job:
         assert self.queue is not None
         if verdict.action == "new_ticket":
             if verdict.acknowledgement is None:  # the stronger reason first, if there is one
-                return None, machine_signal(self.message) or "the route asks for no acknowledgement"
+                return None, (machine_signal(self.message) or sender_signal(self.message)
+                              or "the route asks for no acknowledgement")
             return verdict.acknowledgement, None
         resent = "resent" in verdict.flags
         if not (resent or self.settings.acknowledgements.on_followup):

@@ -68,11 +68,19 @@ def machine_signal(message: Message) -> str | None:
     return None
 
 
+def sender_signal(message: Message) -> str | None:
+    """Why the From header gives no one to answer (the parse stage's `invalid_from`)."""
+    verdict = message.verdict
+    if "invalid_from" not in verdict.flags:
+        return None
+    return f"invalid From: {dict(verdict.reasons).get('invalid_from', 'not one valid address')}"
+
+
 def acknowledgement_refusal(
     message: Message, rcpt: str, *, own: Own, patterns: Iterable[str]
 ) -> str | None:
     """Why the requester of `message` must not get an acknowledgement at `rcpt`, or None."""
-    signal = machine_signal(message)
+    signal = machine_signal(message) or sender_signal(message)
     if signal:
         return signal
     if not rcpt:

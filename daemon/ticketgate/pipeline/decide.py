@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import Context, Message
+from .model import Context, Message, Verdict
 from .route import DEFAULT_ACKNOWLEDGEMENT
 
 name = "decide"
@@ -31,8 +31,18 @@ def process(message: Message, context: Context) -> Message:
         )
         if "resent" in verdict.flags and verdict.automail is None:
             ack = DEFAULT_ACKNOWLEDGEMENT  # tell them no new ticket was made
-        return message.evolve(verdict=verdict.note(
+        verdict = verdict.note(
             name,
             f"follow-up on #{verdict.followup_of}" + (" by staff: correspondence" if staff else ""),
-            action="followup", staff_reply=staff, acknowledgement=ack))
-    return message.evolve(verdict=verdict.note(name, "new ticket", action="new_ticket"))
+            action="followup", staff_reply=staff, acknowledgement=ack)
+        return message.evolve(verdict=_unanswerable(verdict))
+    verdict = verdict.note(name, "new ticket", action="new_ticket")
+    return message.evolve(verdict=_unanswerable(verdict))
+
+
+def _unanswerable(verdict: Verdict) -> Verdict:
+    """No acknowledgement when the From names no one valid address (the parse stage's flag)."""
+    if "invalid_from" not in verdict.flags or verdict.acknowledgement is None:
+        return verdict
+    why = dict(verdict.reasons)["invalid_from"]
+    return verdict.note(name, f"no acknowledgement: {why}", acknowledgement=None)
