@@ -15,7 +15,9 @@ def process(message: Message, context: Context) -> Message:
         return message.evolve(verdict=verdict.note(
             name, f"action {verdict.action}; nothing is sent", acknowledgement=None))
     if verdict.automail is not None:
-        verdict = verdict.note(name, f"{verdict.automail}: never acknowledged",
+        quiet = ("; a ticket it opens is no new request: the queue's staff are not notified"
+                 if verdict.followup_of is None else "")
+        verdict = verdict.note(name, f"{verdict.automail}: never acknowledged{quiet}",
                                acknowledgement=None)
     if verdict.followup_of is not None:
         ticket = message.ticket(context.view, verdict.followup_of)
