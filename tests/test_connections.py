@@ -17,6 +17,7 @@ from ticketgate.connections import (
     TOO_BUSY,
     TOO_FAST,
     TOO_MANY_FROM_YOU,
+    Door,
     Sessions,
     client_of,
     relays_check,
@@ -202,3 +203,41 @@ def test_bad_edge_settings_are_config_errors(tmp_path: Path, extra: str, words: 
     done = run_cli(site, "rules", "check")
     assert done.returncode == 78, done.stderr
     assert words in done.stderr.decode()
+
+
+class FakeTransport:
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.written = b""
+        self.closed = False
+
+    def get_extra_info(self, name: str) -> object:
+        return (self.peer, 40000) if name == "peername" else None
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_door_refuses_without_a_session_and_survives_a_failing_one(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    made: list[int] = []
+
+    def broken() -> object:
+        made.append(1)
+        raise RuntimeError("a bug")
+
+    sessions = Sessions(4, ConnectionLimits(per_client=1, reserved_for_relays=1))
+    door = Door(sessions, relays_check(("127.0.0.1/32",)), broken, "smtp")  # type: ignore[arg-type]
+    held = FakeSession("192.0.2.7")
+    sessions.opened(held)  # type: ignore[arg-type]
+    refused = FakeTransport("192.0.2.7")
+    door.connection_made(refused)  # type: ignore[arg-type]
+    assert refused.written == f"{TOO_MANY_FROM_YOU}\r\n".encode() and refused.closed
+    assert made == []  # no SMTP session was built for it
+    failing = FakeTransport("192.0.2.8")
+    door.connection_made(failing)  # type: ignore[arg-type]
+    assert made == [1] and failing.closed  # logged, closed, and the listener goes on

@@ -77,10 +77,10 @@ class Attack:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     async def _main(self) -> None:
-        tasks = [*(self._idle("127.0.0.2") for _ in range(500)),
-                 *(self._idle(source) for source in SWARM for _ in range(PER_CLIENT)),
-                 self._noops("127.0.0.3")]
-        await asyncio.gather(*tasks)
+        pacer = asyncio.create_task(self._noops("127.0.0.3"))
+        await asyncio.sleep(0.5)  # B is in before the others fill the slots
+        await asyncio.gather(pacer, *(self._idle("127.0.0.2") for _ in range(500)),
+                             *(self._idle(source) for source in SWARM for _ in range(PER_CLIENT)))
 
     async def _idle(self, source: str) -> None:
         """Keep one idle connection from `source` open, again and again."""
@@ -235,8 +235,7 @@ def test_hostile_clients_never_lock_the_trusted_mta_out(tmp_path: Path) -> None:
     # The swarm filled what untrusted clients may have (256 less the 32 kept for relays).
     assert 128 <= untrusted_peak <= 256 - 32  # busy (at 128), never in the relays' slots
     # B: 20 NOOPs, then 421 4.7.0 and the door closed, session after session.
-    admitted = [(n, end) for n, end in zip(pacer.answered, pacer.endings, strict=True)
-                if not end.startswith("421 4.7.0 Too many connections")]
-    assert admitted[0] == (JUNK, "421 4.7.0 Too many commands that move no mail, closing"
-                                 " connection")
-    assert all(n <= JUNK for n, _ in admitted)
+    sessions = list(zip(pacer.answered, pacer.endings, strict=True))
+    cut_off = [(n, end) for n, end in sessions if end.startswith("421 4.7.0 Too many commands")]
+    assert cut_off and all(n == JUNK for n, _ in cut_off), sessions
+    assert all(end.startswith("421 4.7.0") or end == "still open" for _, end in sessions)

@@ -128,13 +128,16 @@ class Sessions:
         self._clock = clock
         self._refusals: dict[str, tuple[int, float]] = {}  # reason -> (not yet logged, since)
         self._busy_from = max(1, int(limit * self.limits.busy_at))
+        # Calm again a little below: a listener hovering at the mark does not flap.
+        self._calm_at = max(0, self._busy_from - max(1, limit // 16))
         self._busy = False
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def busy(self) -> bool:
-        return self.active >= self._busy_from
+        """Whether untrusted clients are held to busy_timeout now."""
+        return self._busy
 
     def admit(self, client: str, trusted: bool) -> tuple[str, str] | None:
         """(421 reply, metrics reason) refusing a new connection, or None to let it in."""
@@ -173,7 +176,7 @@ class Sessions:
         self._idle.clear()
         if not session.trusted:
             self._per_client[session.client] = self._per_client.get(session.client, 0) + 1
-        if self.busy and not self._busy:
+        if self.active >= self._busy_from and not self._busy:
             self._busy = True
             log.warning("listener_busy", sessions=self.active, limit=self.limit,
                         timeout=self.limits.busy_timeout)
@@ -190,7 +193,7 @@ class Sessions:
                 self._per_client[session.client] = left
             else:
                 self._per_client.pop(session.client, None)
-        if self._busy and not self.busy:
+        if self._busy and self.active <= self._calm_at:
             self._busy = False
             log.info("listener_not_busy", sessions=self.active)
         if self.active <= 0:
@@ -248,14 +251,17 @@ class Door(asyncio.Protocol):
         refusal = self.sessions.admit(client, trusted)
         if refusal is not None:
             self.sessions.refused(self.protocol, refusal, client)
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(f"{refusal[0]}\r\n".encode())
+            transport.write(f"{refusal[0]}\r\n".encode())  # type: ignore[attr-defined]
             transport.close()
             return
-        session = self.make_session()
-        session.trusted, session.client = trusted, client
-        transport.set_protocol(session)  # type: ignore[arg-type]
-        session.connection_made(transport)  # type: ignore[attr-defined]
+        try:
+            session = self.make_session()
+            session.trusted, session.client = trusted, client
+            transport.set_protocol(session)  # type: ignore[arg-type]
+            session.connection_made(transport)  # type: ignore[attr-defined]
+        except Exception:  # a bug of ours must cost this connection, not the listener
+            log.exception("session_setup_failed", client=client)
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
         pass  # a refused client talking on: its connection is closing
