@@ -241,3 +241,17 @@ def test_the_door_refuses_without_a_session_and_survives_a_failing_one(
     failing = FakeTransport("192.0.2.8")
     door.connection_made(failing)  # type: ignore[arg-type]
     assert made == [1] and failing.closed  # logged, closed, and the listener goes on
+
+
+def test_refusals_are_logged_once_a_second_per_reason(loop: asyncio.AbstractEventLoop) -> None:
+    from structlog.testing import capture_logs
+
+    clock = Clock()
+    sessions = Sessions(256, ConnectionLimits(per_client_per_minute=5), clock=clock)
+    with capture_logs() as logs:
+        for _ in range(1000):  # a flood within the same instant
+            sessions.refused("smtp", (TOO_FAST, "client_rate"), "192.0.2.7")
+        clock.now += 1.0
+        sessions.refused("smtp", (TOO_FAST, "client_rate"), "192.0.2.7")
+    lines = [e for e in logs if e["event"] == "connections_refused"]
+    assert [(e["count"], e.get("seconds")) for e in lines] == [(1, None), (1000, 1.0)]

@@ -126,7 +126,7 @@ class Sessions:
         self._per_client: dict[str, int] = {}
         self._rates = _Rates(self.limits.per_client_per_minute, clock)
         self._clock = clock
-        self._refusals: dict[str, tuple[int, float]] = {}  # reason -> (not yet logged, since)
+        self._refusals: dict[str, tuple[int, float]] = {}  # reason -> (not logged, logged at)
         self._busy_from = max(1, int(limit * self.limits.busy_at))
         # Calm again a little below: a listener hovering at the mark does not flap.
         self._calm_at = max(0, self._busy_from - max(1, limit // 16))
@@ -161,9 +161,13 @@ class Sessions:
         if reason == "shutting_down":
             return
         now = self._clock()
-        count, since = self._refusals.get(reason, (0, now))
-        count += 1
-        if now - since >= _REFUSAL_LOG_EVERY or count == 1:
+        last = self._refusals.get(reason)
+        if last is None:  # the first of its kind: said at once
+            log.info("connections_refused", reason=reason, count=1, last_client=client)
+            self._refusals[reason] = (0, now)
+            return
+        count, since = last[0] + 1, last[1]
+        if now - since >= _REFUSAL_LOG_EVERY:
             log.info("connections_refused", reason=reason, count=count, last_client=client,
                      seconds=round(now - since, 1))
             self._refusals[reason] = (0, now)
