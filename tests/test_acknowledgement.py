@@ -333,19 +333,34 @@ def test_no_acknowledgement_for_any_bounce_in_the_corpora(running: Running, site
 
 
 @pytest.mark.parametrize(("sender", "why"), [
-    ("noreply@example.org", "never_to pattern '*noreply*'"),
-    ("No-Reply@Example.org", "never_to pattern '*no-reply*'"),
-    ("bounce-42@example.org", "never_to pattern 'bounce*@*'"),
+    ("kim@crm.example.net", "never_to pattern '*@crm.example.net'"),
+    ("Kim@CRM.Example.net", "never_to pattern '*@crm.example.net'"),
     ("someone@gate.test.invalid", "our own address"),
 ])
-def test_never_to_patterns_and_our_own_addresses(running: Running, sender: str,
+def test_never_to_patterns_and_our_own_addresses(tmp_path: Path, sender: str,
                                                  why: str) -> None:
+    site = write_site(tmp_path, "acknowledgements: {never_to: ['*@CRM.example.net']}\n")
+    with serving(site) as running:
+        send(running.port(), make_mail("Skrivaren i rum 2110 drar in flera papper",
+                                       sender=sender), mail_from=sender)
+        running.drain()
+        assert outbox(running, "acknowledgement") == []
+        (event,) = events(running, "acknowledgement_suppressed")
+        assert event["to"] == sender.lower() and why in event["reason"]
+
+
+@pytest.mark.parametrize("sender", ["noreply@example.org", "No-Reply@Example.org",
+                                    "bounce-42@example.org"])
+def test_no_reply_and_bounce_senders_are_automatic_before_never_to_is_asked(
+    running: Running, sender: str,
+) -> None:
+    """The default never_to globs name these too; the automail stage sees them first."""
     send(running.port(), make_mail("Skrivaren i rum 2110 drar in flera papper", sender=sender),
          mail_from=sender)
     running.drain()
     assert outbox(running, "acknowledgement") == []
-    (event,) = events(running, "acknowledgement_suppressed")
-    assert event["to"] == sender.lower() and why in event["reason"]
+    # rules/routes.yaml drops list and bulk mail: the `newsletters` rule took it.
+    assert events(running, "dropped") == [{"rule": "newsletters"}]
 
 
 def test_default_never_to_patterns() -> None:
@@ -392,10 +407,24 @@ def test_no_automail_class_is_ever_acknowledged(tmp_path: Path, kind: str) -> No
     conn, hook = _hook_env(tmp_path)
     decided = _apply(conn, hook, make_mail(), NEW.note("test", kind, automail=kind))
     assert decided.verdict.acknowledgement_decision == f"suppressed: automail: {kind}"
-    assert conn.execute("SELECT kind FROM outbox").fetchall() == [("notification",)]
     (detail,) = conn.execute(
         "SELECT detail FROM events WHERE kind = 'acknowledgement_suppressed'").fetchone()
     assert json.loads(detail)["reason"] == f"automail: {kind}"
+    # Nor is the queue's staff told of it as a new request (issue 19).
+    assert conn.execute("SELECT kind FROM outbox").fetchall() == []
+    (detail,) = conn.execute(
+        "SELECT detail FROM events WHERE kind = 'notification_suppressed'").fetchone()
+    assert json.loads(detail) == {"to": "it-staff@example.org",
+                                  "reason": f"automatic mail ({kind}) is no new request"}
+
+
+def test_a_route_may_still_have_automatic_mail_notified(tmp_path: Path) -> None:
+    """The addresses a route names for it hear of automatic mail (the monitoring alarm)."""
+    conn, hook = _hook_env(tmp_path)
+    _apply(conn, hook, make_mail(),
+           NEW.note("test", "auto_reply", automail="auto_reply", notify=("oncall@example.org",)))
+    assert conn.execute("SELECT kind, rcpt_to FROM outbox").fetchall() == [
+        ("notification", "oncall@example.org")]
 
 
 def test_the_decision_also_refuses_the_sure_signs_itself(tmp_path: Path) -> None:

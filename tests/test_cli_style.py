@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from conftest import Running, db_rows, make_mail, run_cli, send, ticketgate_cmd
 from integration_helpers import wait_until
 from ticketgate import exits
 from ticketgate.cli import build_parser
-from ticketgate.cliformat import PREFIX, parse_outbox_ref, parse_spool_ref, table
+from ticketgate.cliargs import row_id
+from ticketgate.cliformat import PREFIX, table
 
 ERROR = PREFIX.encode()
 
@@ -137,10 +139,18 @@ def test_every_option_and_argument_has_help() -> None:
     assert "(default: 100)" in text and "--status STATUS" in text and "--json" in text
 
 
+def _ref(parse: Callable[[str], int], text: str) -> int | None:
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError:
+        return None
+
+
 def test_references_parse_back() -> None:
-    assert [parse_spool_ref(t) for t in ("S9", "s9", "9", " S 9 ", "O9", "S", "1" * 19)] == [
+    spool, outbox = row_id("a spool row", prefix="S"), row_id("an outbox row", prefix="O")
+    assert [_ref(spool, t) for t in ("S9", "s9", "9", " S 9 ", "O9", "S", "1" * 20)] == [
         9, 9, 9, 9, None, None, None]
-    assert [parse_outbox_ref(t) for t in ("O12", "o12", "12", "S12")] == [12, 12, 12, None]
+    assert [_ref(outbox, t) for t in ("O12", "o12", "12", "S12")] == [12, 12, 12, None]
 
 
 def test_table_pads_columns_to_the_widest_cell() -> None:

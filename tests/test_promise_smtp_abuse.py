@@ -20,6 +20,7 @@ from ticketgate.config import load_settings
 from ticketgate.smtp import LINE_LIMIT
 
 TIMEOUT = 1.5
+JUNK = 20  # connections.junk_commands, the default
 LIMITS = f"max_recipients: 3\nmax_connections: 4\ntimeout: {TIMEOUT}\n"
 
 
@@ -299,8 +300,12 @@ def test_abuse_from_many_sides_at_once_never_slows_a_good_client(gate: Running) 
     try:
         flooder.send(b"NOOP " + b"x" * (4 << 20))  # no line end yet: the server keeps reading
         assert relayer.cmd(b"MAIL FROM:<spam@elsewhere.invalid>").code == 250
-        for i in range(50):
-            assert relayer.cmd(f"RCPT TO:<victim{i}@elsewhere.invalid>".encode()).code == 550
+        codes = [relayer.cmd(f"RCPT TO:<victim{i}@elsewhere.invalid>".encode()).code
+                 for i in range(JUNK)]
+        # Refused commands move no mail: past connections.junk_commands the session is closed.
+        assert codes == [550] * JUNK
+        assert relayer.cmd(b"RCPT TO:<victim@elsewhere.invalid>").code == 421
+        assert relayer.closed_by_server(2.0)
         still_serving(gate)
         flooder.send(CRLF)
         assert flooder.reply().code == 500

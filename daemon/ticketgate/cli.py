@@ -19,8 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__, exits
-from .cliformat import error, parse_spool_ref, spool_ref
+from . import __version__, cliargs, exits
+from .cliformat import error, spool_ref
 from .config import Settings, load_settings
 from .directory.command import add_parser as add_directory_parser
 from .initcmd import add_parser as add_init_parser
@@ -174,7 +174,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
     return _retry(settings, args.id, as_json=args.json)
 
 
-def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
+def _retry(settings: Settings, spool_id: int, *, as_json: bool) -> int:
     from .apply import ApplyOptions
     from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
@@ -182,11 +182,6 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .store import Store
     from .worker import process_row
 
-    parsed = parse_spool_ref(spool_id_text)
-    if parsed is None:
-        error(f"not a spool row: {spool_id_text!r} (expected e.g. S42, as `spool list` shows)")
-        return exits.USAGE
-    spool_id = parsed
     rules = load_rules(settings.rules_dir, settings.templates_dir)
     with Store(settings.database) as store:
         released = store.writer.call(lambda tx: tx.release_delivery(spool_id))
@@ -289,16 +284,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--config", metavar="FILE",
@@ -307,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = Parser(add_help=False)
     listing.add_argument("--json", action="store_true",
                          help="one JSON object per line instead of a table")
-    listing.add_argument("--limit", type=_positive, default=100, metavar="N",
+    listing.add_argument("--limit", type=cliargs.limit, default=100, metavar="N",
                          help="at most N rows, newest first (default: %(default)s)")
 
     parser = Parser(
@@ -356,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--state", choices=["new", "done", "held"],
                    help="only rows in this state (default: all)")
     q = ssub.add_parser("retry", parents=[common], help="run a held message through again")
-    q.add_argument("id", metavar="ID", help="spool row, as `spool list` shows it (S42, or 42)")
+    q.add_argument("id", metavar="ID", type=cliargs.row_id("a spool row", prefix="S"),
+                   help="spool row, as `spool list` shows it (S42, or 42)")
     q.add_argument("--json", action="store_true", help="the outcome as one JSON object")
     p.set_defaults(func=cmd_spool)
 

@@ -33,20 +33,6 @@ def outbox_ref(outbox_id: int) -> str:
     return f"O{outbox_id}"
 
 
-def _parse(text: str, letter: str) -> int | None:
-    m = re.fullmatch(rf"\s*{letter}?\s*(\d{{1,{_ID_DIGITS}}})\s*", text, re.IGNORECASE)
-    return int(m.group(1)) if m else None
-
-
-def parse_spool_ref(text: str) -> int | None:
-    """`S9`, `s9` or `9` -> 9; None for anything else."""
-    return _parse(text, "S")
-
-
-def parse_outbox_ref(text: str) -> int | None:
-    """`O12`, `o12` or `12` -> 12; None for anything else."""
-    return _parse(text, "O")
-
 
 def clean(text: str) -> str:
     """Stored text is decoded already; keep terminals safe from control characters in mail."""

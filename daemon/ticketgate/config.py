@@ -13,18 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .listeners import ConnectionLimits, Listener, load_limits, load_listener
 from .validation import load_schema, validate
 from .yamlsource import ConfigError, Located, Position, SourceError, load_file
 
 DEFAULT_SIZE = 25 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Listener:
-    """An address a server listens on."""
-
-    host: str
-    port: int
+DEFAULT_SMTP = Listener("127.0.0.1", 2525)
 
 
 @dataclass(frozen=True)
@@ -140,13 +134,14 @@ class Settings:
 
     source: Path | None = None
     instance: str = field(default_factory=socket.getfqdn)
-    smtp: Listener | None = Listener("127.0.0.1", 2525)
+    smtp: Listener | None = DEFAULT_SMTP
     lmtp: Listener | None = None
     metrics: Listener | None = None  # the Prometheus endpoint; None: off
     max_message_size: int = DEFAULT_SIZE
     max_recipients: int = 100
     max_connections: int = 256
     timeout: float = 300.0
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     database: Path = Path("var/ticketgate.db")
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("templates")
@@ -237,16 +232,18 @@ def load_settings(path: Path | None) -> Settings:
     )
     plain = Settings()
     directory = _directory(doc, data.get("directory") or {}, base)
+    max_connections = int(data.get("max_connections", plain.max_connections))
     return Settings(
         source=path.resolve(),
         instance=data.get("instance", plain.instance),
-        smtp=_listener(data["smtp"]) if "smtp" in data else plain.smtp,
-        lmtp=_listener(data.get("lmtp")),
+        smtp=load_listener(doc, "smtp", data["smtp"], base) if "smtp" in data else plain.smtp,
+        lmtp=load_listener(doc, "lmtp", data.get("lmtp"), base),
         metrics=_listener(data.get("metrics")),
         max_message_size=int(data.get("max_message_size", DEFAULT_SIZE)),
         max_recipients=int(data.get("max_recipients", plain.max_recipients)),
-        max_connections=int(data.get("max_connections", plain.max_connections)),
+        max_connections=max_connections,
         timeout=float(data.get("timeout", plain.timeout)),
+        connections=load_limits(doc, data.get("connections"), max_connections),
         database=_path(base, data.get("database", "var/ticketgate.db")),
         rules_dir=_path(base, data.get("rules_dir", "rules")),
         templates_dir=_path(base, data.get("templates_dir", "templates")),

@@ -107,7 +107,7 @@ class Daemon:
         # in this process whether the pipeline is inline or in the child.
         self.outbox.holding = lambda: self.worker.backlog
         self.worker.on_drained = self.outbox.wake
-        self.sessions = Sessions(settings.max_connections)
+        self.sessions = Sessions(settings.max_connections, settings.connections)
         self.servers: list[asyncio.Server] = []
         self.bound: list[Bound] = []
         self._stop: asyncio.Event | None = None
@@ -197,7 +197,7 @@ class Daemon:
             )
             try:
                 server = await start_server(
-                    protocol=protocol, host=listener.host, port=listener.port, handler=handler,
+                    protocol=protocol, listener=listener, handler=handler,
                     settings=self.settings, sessions=self.sessions,
                 )
             except OSError as exc:

@@ -10,12 +10,17 @@ transaction in flight (MAIL given, DATA not yet answered) finishes and gets its 
 the next MAIL on that connection gets 421 and the connection closes; a session with no
 transaction open is sent 421 and closed once it has been quiet for a second. Once no session
 is left (or the daemon's grace time is over) the listeners close, and connections are refused.
+
+Who may take how much of the listener (per-client limits, slots for the trusted relays, busy
+timeouts, commands that move no mail) is connections.py; STARTTLS, when the listener has a
+certificate, is aiosmtpd's, with `tls.required` applied to clients not on loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +33,8 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from . import metrics
-from .config import Settings
+from .config import Listener, Settings
+from .connections import SHUTTING_DOWN, Door, Guarded, Sessions, relays_check
 from .mail import normalize_message_id
 from .rules import Rules
 from .smtpdata import smtp_DATA as read_DATA
@@ -48,16 +54,12 @@ _ENHANCED = {
     "503 Error: nested MAIL command": "503 5.5.1 Nested MAIL command",
     "503 Error: send HELO first": "503 5.5.1 Send EHLO or HELO first",
     "554 Command refused due to lack of security": "554 5.7.0 Command refused",
+    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
 }
 TEMPFAIL = "451 4.3.0 Temporary local problem storing the message; try again later"
-SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
-TOO_BUSY = "421 4.7.0 Too many connections, try again later"
-TIMED_OUT = "421 4.4.2 Timeout exceeded, closing connection"
 _CONTINUED = re.compile(r"\d{3}-")  # a line of a reply with more lines to come (RFC 5321 4.2.1)
 _TOO_BIG = ("552 Error: Too much mail data",
             "552 Error: message size exceeds fixed maximum message size")
-QUIET = 1.0  # seconds a session between transactions may idle once draining, before its 421
-_SWEEP = 0.25  # how often a drain looks for such sessions
 
 # The Message-ID of the top header block, for the accept log line (see peek_message_id).
 _PEEK_BYTES = 64 * 1024
@@ -117,49 +119,6 @@ def _parse_path(arg: str) -> tuple[str, str] | None:
     return str(address.addr_spec), rest
 
 
-class Sessions:
-    """Counts open sessions, for the connection limit and for a graceful shutdown."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self.draining = False
-        self._open: set[_Limited] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def opened(self, session: _Limited) -> None:
-        self.active += 1
-        self._open.add(session)
-        self._idle.clear()
-
-    def closed(self, session: _Limited) -> None:
-        self.active -= 1
-        self._open.discard(session)
-        if self.active <= 0:
-            self.active = 0
-            self._idle.set()
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no session is open; while draining, close those between transactions."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            if self.draining:
-                now = loop.time()
-                for session in list(self._open):
-                    if session.between_transactions() and now - session.last_reply >= QUIET:
-                        session.goodbye()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return self._idle.is_set()
-            try:
-                await asyncio.wait_for(self._idle.wait(), min(remaining, _SWEEP))
-                return True
-            except TimeoutError:
-                continue
-
-
 _COMMANDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -171,19 +130,20 @@ def _commands_of(cls: type) -> tuple[str, ...]:
     return names
 
 
-class _Limited:
-    """Behaviour shared by our SMTP and LMTP: enhanced codes, connection limits, draining."""
+class _Limited(Guarded):
+    """Behaviour shared by our SMTP and LMTP: enhanced codes, connection policy, draining."""
 
     # Overrides of aiosmtpd's internals (_handle_client, _timeout_cb, _getaddr, smtp_DATA, ...)
     # beyond its handle_<VERB> hooks: pyproject.toml pins the aiosmtpd version they were read
     # against, and tests/test_smtp_aiosmtpd_pin.py fails, naming the method, when it changes.
 
-    sessions: Sessions
-    last_reply = 0.0  # loop time of the last reply sent
-    _leaving = False
     _listing_commands = False  # True while aiosmtpd's __init__ runs: see __dir__
+    _tls_required = False  # tls.required: clients not on loopback must STARTTLS first
 
-    def __init__(self, handler: Any, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, sessions: Sessions, tls_required: bool = False,
+                 **kwargs: Any) -> None:
+        self.sessions = sessions
+        self._tls_required = tls_required
         self._continued: list[str] = []  # lines of a multi-line reply not yet sent (see push)
         self._listing_commands = True
         try:
@@ -200,43 +160,13 @@ class _Limited:
             return _commands_of(type(self))
         return super().__dir__()
 
-    @property
-    def _protocol(self) -> str:
-        return str(getattr(self.event_handler, "protocol", "smtp"))  # type: ignore[attr-defined]
-
-    def _refusal(self) -> str | None:
-        if self.sessions.draining:
-            return SHUTTING_DOWN
-        if self.sessions.active >= self.sessions.limit:
-            return TOO_BUSY
-        return None
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._refusal_status = self._refusal()
-        if self._refusal_status is None:
-            self.sessions.opened(self)
-        else:
-            reason = "shutting_down" if self._refusal_status == SHUTTING_DOWN else "too_busy"
-            metrics.refused(self._protocol, self._refusal_status, reason)
-        super().connection_made(transport)  # type: ignore[misc]
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._refusal_status is None:
-            self.sessions.closed(self)
-        super().connection_lost(error)  # type: ignore[misc]
-
-    def between_transactions(self) -> bool:
-        # aiosmtpd starts a fresh Envelope after DATA and RSET; MAIL fills in mail_from.
-        return self.envelope.mail_from is None  # type: ignore[attr-defined,no-any-return]
-
-    def goodbye(self) -> None:
-        """Send 421 unsolicited and close, as RFC 5321 3.8 allows a server shutting down."""
-        transport = self.transport  # type: ignore[attr-defined]
-        if self._leaving or transport is None or transport.is_closing():
-            return
-        self._leaving = True
-        transport.write(f"{SHUTTING_DOWN}\r\n".encode())
-        transport.close()  # after the buffered 421 is written
+        super().connection_made(transport)
+        if self._tls_required and getattr(self, "_original_transport", None) is None:
+            peer = transport.get_extra_info("peername")
+            # aiosmtpd's own form of the attribute: its context, or False
+            self.require_starttls = self.tls_context and not _on_loopback(  # type: ignore[attr-defined]
+                peer[0] if isinstance(peer, tuple) else "")
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         # Draining: the transaction before this one finished; no new one starts.
@@ -246,14 +176,6 @@ class _Limited:
             self.transport.close()  # type: ignore[attr-defined]
             return
         await super().smtp_MAIL(arg)  # type: ignore[misc]
-
-    async def _handle_client(self) -> None:
-        # A refused client gets its 421 in place of the greeting, then the door closes.
-        if self._refusal_status is not None:
-            await super().push(self._refusal_status)  # type: ignore[misc]
-            self.transport.close()  # type: ignore[attr-defined]
-            return
-        await super()._handle_client()  # type: ignore[misc]
 
     async def push(self, status: Any) -> None:
         if status in _TOO_BIG:
@@ -270,15 +192,10 @@ class _Limited:
             if self._continued:
                 text = "\r\n".join([*self._continued, text])
                 self._continued.clear()
+        # A refused command moved no mail either: past the limit, its 421 goes out instead.
+        if self._leaving or (isinstance(text, str) and text[:1] == "5" and self.junk(text[:3])):
+            return
         await super().push(text)  # type: ignore[misc]
-
-    def _timeout_cb(self) -> None:
-        # aiosmtpd just closes a stalled session; say why first (as Postfix does), so the
-        # client logs a timeout rather than a dropped connection.
-        transport = self.transport  # type: ignore[attr-defined]
-        if transport is not None and not transport.is_closing():
-            transport.write(f"{TIMED_OUT}\r\n".encode())
-        super()._timeout_cb()  # type: ignore[misc]
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd's contract: ("", "") for no argument, (None, None) when it does not parse
@@ -311,17 +228,16 @@ LINE_LIMIT = 64 * 1024
 class GateSMTP(_Limited, SMTP):
     line_length_limit = LINE_LIMIT
 
-    def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
-        self.sessions = sessions
-        super().__init__(handler, **kwargs)
-
 
 class GateLMTP(_Limited, LMTP):
     line_length_limit = LINE_LIMIT
 
-    def __init__(self, handler: Any, *, sessions: Sessions, **kwargs: Any) -> None:
-        self.sessions = sessions
-        super().__init__(handler, **kwargs)
+
+def _on_loopback(peer: object) -> bool:
+    try:
+        return ipaddress.ip_address(str(peer).split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 class SpoolHandler:
@@ -383,6 +299,8 @@ class SpoolHandler:
         log.info("message_spooled", spool_id=spool_id, message_id=message_id, size=len(raw),
                  rcpt=list(rcpts))
         metrics.accepted(self.protocol, time.monotonic() - started)
+        if isinstance(server, Guarded):
+            server.mail_moved()
         self.on_spooled(spool_id)
         return self._per_recipient(f"250 2.0.0 queued as S{spool_id}", len(rcpts))
 
@@ -396,20 +314,24 @@ class SpoolHandler:
 async def start_server(
     *,
     protocol: str,
-    host: str,
-    port: int,
+    listener: Listener,
     handler: SpoolHandler,
     settings: Settings,
     sessions: Sessions,
 ) -> asyncio.Server:
-    """Listen for SMTP or LMTP on host:port (port 0 picks a free one)."""
+    """Listen for SMTP or LMTP on the listener's host:port (port 0 picks a free one)."""
     cls = GateLMTP if protocol == "lmtp" else GateSMTP
     loop = asyncio.get_running_loop()
+    trusted = relays_check(listener.trusted_relays)
+    tls = listener.tls
+    context = tls.context() if tls is not None else None
 
-    def factory() -> SMTP:
+    def session() -> _Limited:
         return cls(
             handler,
             sessions=sessions,
+            tls_context=context,
+            tls_required=bool(tls and tls.required),
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -419,4 +341,12 @@ async def start_server(
             loop=loop,
         )
 
-    return await loop.create_server(factory, host=host, port=port)
+    def factory() -> Door:
+        return Door(sessions, trusted, session, protocol)
+
+    # A flood of connection attempts fills the kernel's queue of connections not yet accepted
+    # (asyncio's default: 100); past it SYNs are dropped, and the site's MTA, dropped with
+    # them, waits a second for its retry. A longer queue rides out what accept() works off.
+    backlog = min(4096, max(100, 4 * settings.max_connections))
+    return await loop.create_server(factory, host=listener.host, port=listener.port,
+                                    backlog=backlog)

@@ -24,6 +24,7 @@ class Flag(StrEnum):
     UNKNOWN_PERSON = "unknown_person"
     RESENT = "resent"
     FOREIGN_CODE = "foreign_code"
+    INVALID_FROM = "invalid_from"
 
     @property
     def description(self) -> str:
@@ -41,6 +42,8 @@ FLAGS: Mapping[str, str] = MappingProxyType({
         "an institutional address the directory does not know (directory stage)",
     Flag.RESENT: "the same request sent again while its ticket is open (dedupe stage)",
     Flag.FOREIGN_CODE: "names the code of a ticket the sender takes no part in (code stage)",
+    Flag.INVALID_FROM:
+        "the From header does not hold exactly one valid address: never acknowledged (parse stage)",
 })
 
 

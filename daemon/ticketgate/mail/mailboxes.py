@@ -38,12 +38,63 @@ def parse_list(joined: str) -> tuple[Mailbox, ...]:
     others by flanker, else the stdlib."""
     if "@" not in joined:
         return ()
+    if "=?" in joined:
+        joined = shield_encoded_words(joined)
     plain = _PLAIN_MAILBOX.fullmatch(joined) if len(joined) <= 254 else None
     if plain:
         return (Mailbox((plain["enclosed"] or plain["bare"]).lower(), plain["name"] or ""),)
     if len(joined) <= _CACHED_LIST:
         return _cached_address_list(joined)
     return _address_list(joined)
+
+
+# An RFC 2047 encoded word; its encoded text has no "?" and no white space.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_SPECIALS = frozenset('()<>[]:;@\\,."')
+
+
+def shield_encoded_words(joined: str) -> str:
+    """`joined` with each encoded word that holds RFC 5322 specials made a quoted string.
+
+    An encoded word is display text (RFC 2047 5), never structure, but its encoded text may
+    hold ":", "@", "<" or ",", and a parser that meets them reads a group, an address or a
+    second mailbox out of the name: `=?utf-8?q?Name=0D=0ABcc:_victim5@example.net?=
+    <hi5@example.org>` gave the address `_victim5@example.net?=`. Quoted, the word is one
+    phrase, and flanker still decodes it for the display name. Words inside quotes, comments
+    or an angle address, and one that is a local part (followed by "@"), are left as they are.
+    """
+    out: list[str] = []
+    i, n = 0, len(joined)
+    quoted, angle, comments = False, False, 0
+    while i < n:
+        ch = joined[i]
+        if quoted:
+            if ch == "\\":
+                out.append(joined[i:i + 2])
+                i += 2
+                continue
+            quoted = ch != '"'
+        elif comments:
+            if ch == "\\":
+                out.append(joined[i:i + 2])
+                i += 2
+                continue
+            comments += {"(": 1, ")": -1}.get(ch, 0)
+        elif angle:
+            angle = ch != ">"
+        elif ch == "=" and (word := _ENCODED_WORD.match(joined, i)):
+            text = word.group()
+            if _SPECIALS.intersection(text) and joined[word.end():word.end() + 1] != "@":
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            out.append(text)
+            i = word.end()
+            continue
+        else:
+            quoted, angle = ch == '"', ch == "<"
+            comments = 1 if ch == "(" else 0
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 # One mailbox in its plainest forms: "a.b@c.example", "<a.b@c.example>" or

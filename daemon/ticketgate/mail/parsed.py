@@ -62,6 +62,7 @@ class ParsedMail:
     attachments: tuple[str, ...]
     parts: int
     defects: tuple[str, ...]
+    senders: tuple[Mailbox, ...] = ()  # every mailbox of From; `sender` is the first
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (any case), or None."""
@@ -328,6 +329,7 @@ def _parse(raw: bytes, max_text: int, max_parts: int, max_depth: int) -> ParsedM
         attachments=_attachments(root),
         parts=max_parts - limits.parts,
         defects=tuple(notes.items),
+        senders=froms,
     )
 
 

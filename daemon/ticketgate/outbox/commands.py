@@ -15,8 +15,8 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .. import exits
-from ..cliformat import cell, error, outbox_ref, parse_outbox_ref, table
+from .. import cliargs, exits
+from ..cliformat import cell, error, outbox_ref, table
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -105,10 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             view.close()
         return exits.OK
-    outbox_id = parse_outbox_ref(str(args.id))
-    if outbox_id is None:
-        error(f"not an outbox row: {args.id!r} (expected e.g. O12, as `outbox list` shows)")
-        return exits.USAGE
+    outbox_id: int = args.id
     done, message = retry(settings, outbox_id)
     if args.json:
         print(json.dumps({"id": outbox_id, "retried": done, "message": message}))
@@ -131,6 +128,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser],
                    help="only rows in this state (default: all)")
     q = osub.add_parser("retry", parents=parents,
                         help="deliver a failed (or waiting) row again, now")
-    q.add_argument("id", metavar="ID", help="outbox row, as `outbox list` shows it (O12, or 12)")
+    q.add_argument("id", metavar="ID", type=cliargs.row_id("an outbox row", prefix="O"),
+                   help="outbox row, as `outbox list` shows it (O12, or 12)")
     q.add_argument("--json", action="store_true", help="the result as one JSON object")
     p.set_defaults(func=func)

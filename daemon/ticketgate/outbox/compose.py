@@ -10,7 +10,9 @@ Whatever is not sent, and why, is an event on the ticket too.
   template and the address, or suppressed with the reason); this hook renders and queues it,
   and holds it back only for the per-address rate limit, which depends on what was sent.
 - Notification: to the queue's staff and the route's `notify` addresses, for a new ticket and
-  each follow-up, except to the author of the message. Staff addresses are the admin's, so
+  each follow-up, except to the author of the message. A ticket opened by automatic mail (an
+  auto-reply, list or bulk mail) is no new request: only the route's `notify` addresses hear
+  of it. Staff addresses are the admin's, so
   they are not rate-limited; they are still never one of our own addresses.
 
 A template that fails to render costs the mail, never the ticket: the failure is an event.
@@ -243,6 +245,15 @@ class _Job:
         assert self.queue is not None
         verdict = self.message.verdict
         wanted = [*self.queue.staff, *verdict.notify]
+        if verdict.action == "new_ticket" and verdict.automail:
+            # Automatic mail opens no new request: only the addresses a route names for it
+            # (an alarm for the on-call technician, say) hear of it, not the queue's staff.
+            wanted = list(verdict.notify)
+            quiet = [a for a in self.queue.staff if a.strip().lower() not in
+                     {n.strip().lower() for n in wanted}]
+            if quiet:
+                self.suppress("notification", ", ".join(quiet)[:500],
+                              f"automatic mail ({verdict.automail}) is no new request")
         recipients = list(dict.fromkeys(a.strip().lower() for a in wanted if a.strip()))
         recipients = [a for a in recipients if canonical(a) != canonical(self.author)]
         if not recipients:

@@ -41,6 +41,15 @@ def machine_signal(message: Message) -> str | None:
     return None
 
 
+def unanswerable(message: Message) -> str | None:
+    """Why the From names no one to answer (the parse stage's `invalid_from`): a forged or
+    mangled From is how backscatter is aimed at a victim."""
+    reasons = dict(message.verdict.reasons)
+    if Flag.INVALID_FROM not in reasons:
+        return None
+    return f"invalid From: {reasons[Flag.INVALID_FROM]}"
+
+
 def _suppressed(verdict: Verdict, why: str, *, quiet: bool = False,
                 note: str | None = None) -> Verdict:
     return verdict.note(name, note or f"acknowledgement suppressed: {why}",
@@ -60,9 +69,9 @@ def _template(message: Message, context: Context, staff: bool) -> tuple[str | No
             return None, "follow-ups are not acknowledged (acknowledgements.on_followup)", True
         if queue is not None and not queue.acknowledge:
             return None, _queue_says_none(queue.name), False
-        signal = machine_signal(message)
+        signal = machine_signal(message) or unanswerable(message)
         return (None, signal, False) if signal else (ACKNOWLEDGEMENT_TEMPLATE, "", False)
-    signal = machine_signal(message)  # the stronger reason first
+    signal = machine_signal(message) or unanswerable(message)  # the stronger reason first
     if signal:
         return None, signal, False
     chosen = verdict.route_acknowledgement
