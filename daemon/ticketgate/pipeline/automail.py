@@ -112,7 +112,7 @@ def _local_part(address: str) -> str:
 def _sender_signal(mail: ParsedMail, mail_from: str, institutional: tuple[str, ...]
                    ) -> tuple[str, str] | None:
     """(class, why) from addresses only machines use, or None."""
-    sender = mail.sender.address if mail.sender else ""
+    sender = requester_address(mail.sender, "")  # From alone: the envelope is asked below
     return_path = _value(mail, "return-path")
     others = [("From", sender), ("Sender", _address_of(mail.header("sender"))),
               ("Reply-To", mail.reply_to.address if mail.reply_to else ""),
