@@ -228,3 +228,10 @@ def test_the_reference_lists_every_command_and_alias(lang: str) -> None:
             assert f"#{name}" in reference
     assert ("väntar" in reference) and ("waiting" in reference)
     assert ("sätt ärendets status" in reference) == (lang == "sv")
+
+
+def test_docs_staff_md_names_every_command_and_alias() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "staff.md").read_text()
+    for spec in SPECS:
+        for name in (spec.name, *spec.aliases):
+            assert f"`#{name}" in docs, name
