@@ -195,6 +195,15 @@ def test_the_separator_in_html_only_mail() -> None:
     assert cut_reply(html_to_text(html)) == ReplyCut("Fixed.\n\nAnna", CutBy.SEPARATOR, 5)
 
 
+def test_a_banner_between_outlooks_header_block_and_the_separator_is_cut_too() -> None:
+    banner = "\n".join(f"CAUTION: this mail came from outside the organisation ({i})."
+                       for i in range(8))
+    text = (f"Fixed.\n\n________________________________\nFrom: Helpdesk <{ADDRESS}>\n"
+            f"Sent: Tuesday, June 3, 2025 10:12\nTo: Anna\nSubject: [DDG #12] x\n\n{banner}\n\n"
+            f"{separator_line('en')}\n{NOTICE}")
+    assert cut_reply(text) == ReplyCut("Fixed.", CutBy.SEPARATOR, 18)
+
+
 def test_the_separator_wins_over_an_earlier_quote_like_line() -> None:
     # the staff member's own text has a "Från:/Skickat:" pair; only the separator counts
     text = ("Kim skrev till oss i fredags:\n\nFrån: Kim\nSkickat: fredag\n\nVi ser över det.\n\n"

@@ -46,7 +46,10 @@ _WORD = re.compile(r"[^\W_]+")
 _QUOTE_ONLY = re.compile(r"^[\s>]*$")
 _RULE = re.compile(r"^[\s>]*([-_=*~]\s*){3,}$")
 _SIG_DELIMITER = re.compile(r"^--[ \t]?$")
-_WINDOW = 12  # lines above the separator searched for the client's attribution or header block
+# Lines above the separator searched for the client's attribution or header block: room for a
+# banner that the staff member's mail system put at the top of the notification ("External
+# sender: …"), which sits between Outlook's header block and the separator.
+_WINDOW = 40
 # Outlook's block names the subject or the recipient as well as sender and time: a "From:" and
 # "Sent:" pair in the staff member's own text is not taken for it (quote_split takes the pair).
 _SUBJECT_OR_TO = re.compile(
