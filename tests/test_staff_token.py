@@ -16,6 +16,7 @@ from ticketgate.staff.token import (
     StaffKey,
     TokenProblem,
     TokenTooLong,
+    carries_token,
     mint,
     new_notification_number,
     notification_message_id,
@@ -254,6 +255,14 @@ def test_tokens_are_found_only_in_sub_addresses_of_our_function_addresses() -> N
     assert token_from_address("helpdesk+urgent@example.org", ours) is None
     assert token_from_address("helpdesk@example.org", ours) is None
     assert token_from_address(token, ours) is None
+
+
+def test_texts_that_carry_a_token_are_recognised() -> None:
+    token = anna_token()
+    assert carries_token(f"From: Helpdesk <HELPDESK+{token.upper()}@example.org>")
+    assert carries_token(f"see <tg.12.notify.{token}@gate.example.org>")
+    assert not carries_token(f"the code is {token} and helpdesk+urgent@example.org")
+    assert not carries_token("Hi Kim, fixed.\n\nAnna")
 
 
 def test_the_notification_message_id_carries_the_token() -> None:

@@ -52,6 +52,7 @@ _MIN_BYTES = 1 + 1 + 1 + _HINT_BYTES + _MAC_BYTES  # 18 bytes: 29 characters
 _MAX_BYTES = 1 + 9 + 9 + _HINT_BYTES + _MAC_BYTES  # 34 bytes: 55 characters
 TOKEN_PATTERN = r"[a-z2-7]{29,55}"
 _TOKEN = re.compile(TOKEN_PATTERN, re.IGNORECASE)
+_CARRIED = re.compile(r"(?:\+|\.notify\.)" + TOKEN_PATTERN + "@", re.IGNORECASE)
 
 
 class Intent(StrEnum):
@@ -295,6 +296,13 @@ def token_from_address(address: str, function_addresses: Collection[str]) -> str
         return None
     ours = {canonical(a) for a in function_addresses}
     return detail.lower() if f"{base}@{domain}".lower() in ours else None
+
+
+def carries_token(text: str) -> bool:
+    """Whether `text` holds a token-bearing address or notification Message-ID. The last check
+    before relaying a staff member's cut text: a requester must never get a staff token (with
+    it and a forged From, they could answer as staff)."""
+    return _CARRIED.search(text) is not None
 
 
 def notification_message_id(token: str, *, ticket: int, instance: str) -> str:
