@@ -2,7 +2,8 @@
 
 Modules: `parsed` (ParsedMail and parse), `mailboxes` (address headers), `headers` (header
 blocks), `charsets`, `mimetree`/`mimeparts`/`mimeflanker` (the MIME structure), `text` (HTML to
-text, the new text of a reply), `_flanker`/`plytables` (importing flanker read-only).
+text, the new text of a reply), `replycut` (a staff answer's new text, or none: nothing is
+relayed), `_flanker`/`plytables` (importing flanker read-only).
 """
 
 from .mailboxes import MAX_MAILBOXES, Mailbox, clean_line

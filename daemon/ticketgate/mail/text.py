@@ -290,3 +290,17 @@ def strip_quotes_and_signature(text: str) -> str:
     if "\n\n\n" in joined:  # a plain search is ~10x faster than the regex's in CPython
         joined = _BLANK_LINES.sub("\n\n", joined)
     return joined.strip("\n")
+
+
+def is_quoted(line: str) -> bool:
+    """Whether `line` is quoted text (starts with ">", after any white space)."""
+    return bool(_QUOTED.match(line))
+
+
+def quote_split(lines: list[str]) -> tuple[int, int, bool] | None:
+    """Where quoted or forwarded text begins in `lines`, as strip_quotes_and_signature finds it:
+    (start, end, is_attribution). An attribution ("On … wrote:", "Den … skrev:", wrapped over up
+    to three lines) spans lines[start:end]; a header block ("From:/Sent:", "Från:/Skickat:") or
+    an "Original Message" line gives end == len(lines), as all below it is the original. Lines
+    that are already quoted ("> …") are not looked at. For mail/replycut.py."""
+    return _find_split(lines)
