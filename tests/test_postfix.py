@@ -203,7 +203,11 @@ def test_postfix_relays_over_smtp_lmtp_and_pipe_and_acknowledgements_come_back(
         ("lmtp", REQUESTER, '["lukortet@example.org"]'),
         ("smtp", REQUESTER, '["helpdesk@example.org"]'),
     ]
-    log = stack.postfix.maillog()
+    # pipe(8) logs its delivery once `inject` has exited, which can be after the daemon
+    # (woken by inject) has made the ticket.
+    log = wait_until(lambda: (lambda m: "relay=ticketgate" in m and m)(stack.postfix.maillog()),
+                     timeout=30, what="the pipe's delivery in the mail log",
+                     detail=stack.details)
     assert "to=<helpdesk@example.org>, relay=127.0.0.1[127.0.0.1]" in log
     assert "status=sent (250 2.0.0 queued as S" in log
     assert "to=<lukortet@example.org>, relay=127.0.0.1[127.0.0.1]" in log

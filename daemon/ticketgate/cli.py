@@ -6,34 +6,39 @@ failure, 78 bad configuration. Every listing takes --json (one JSON object per l
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
 
 from . import __version__, exits
-from .config import Settings, load_settings
-from .directory.command import add_parser as add_directory_parser
-from .initcmd import add_parser as add_init_parser
-from .log import configure
-from .outbox.commands import add_parser as add_outbox_parser
-from .rules import load_rules
-from .stats import add_parser as add_stats_parser
-from .yamlsource import ConfigError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; type checkers honour it
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from .config import Settings
+
+# Each command imports what it needs when it runs: `inject` is a new process for every mail
+# an MTA pipes to it, and the other commands' modules (the daemon, the rules with their
+# etiquette word lists, Jinja2, flanker) would cost it twenty times its own work.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from pathlib import Path
+
+    from .config import load_settings
+
     path = args.config or os.environ.get("TICKETGATE_CONFIG")
     return load_settings(Path(path) if path else None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    from dataclasses import replace
+
     from .daemon import Daemon
+    from .log import configure
 
     if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
         from .pipelineproc import RulesReader, die_with_parent
@@ -61,36 +66,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return exits.OK
 
 
-def cmd_inject(args: argparse.Namespace) -> int:
-    from .store import Store
-    from .store import spool as spool_rows
-
-    settings = _settings(args)
-    rules = load_rules(settings.rules_dir, settings.templates_dir)
-    unknown = [r for r in args.rcpt if not rules.is_function_address(r)]
-    if unknown:
-        print(f"ticketgate inject: not a function address: {', '.join(unknown)}", file=sys.stderr)
-        return exits.NOUSER
-    raw = sys.stdin.buffer.read(settings.max_message_size + 1)
-    if len(raw) > settings.max_message_size:
-        print(f"ticketgate inject: message larger than {settings.max_message_size} bytes",
-              file=sys.stderr)
-        return exits.DATAERR
-    try:
-        with Store(settings.database) as store:
-            spool_id = store.writer.call(
-                lambda c: spool_rows.insert(
-                    c, raw=raw, mail_from=args.sender, rcpt_to=tuple(args.rcpt), peer="inject",
-                    protocol="inject",
-                )
-            )
-    except Exception as exc:  # any storage problem: the MTA must keep the mail and retry
-        print(f"ticketgate inject: temporary failure: {exc}", file=sys.stderr)
-        return exits.TEMPFAIL
-    print(f"queued as S{spool_id}")
-    return exits.OK
-
-
 def _view(settings: Settings):  # type: ignore[no-untyped-def]
     from .store import open_readonly
 
@@ -98,6 +73,8 @@ def _view(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
+    import json
+
     from . import views
 
     settings = _settings(args)
@@ -135,6 +112,7 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
     from .apply import ApplyOptions
     from .directory import EXTRAS_KEY, open_directory
     from .outbox.compose import composer as outbox_composer
+    from .rules import load_rules
     from .store import Store
     from .store import spool as spool_rows
     from .worker import process_row
@@ -159,6 +137,8 @@ def _retry(settings: Settings, spool_id_text: str, *, as_json: bool) -> int:
         if directory is not None:
             directory.close()
     if as_json:
+        import json
+
         print(json.dumps(outcome.__dict__))
     elif outcome.state == "held":
         print(f"S{spool_id} held again: {outcome.error}")
@@ -175,6 +155,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from . import rulescmd
+    from .yamlsource import ConfigError
 
     settings = _settings(args)
     if args.rules_cmd == "check":
@@ -222,6 +203,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from . import inject
+    from .directory.command import add_parser as add_directory_parser
+    from .initcmd import add_parser as add_init_parser
+    from .outbox.commands import add_parser as add_outbox_parser
+    from .stats import add_parser as add_stats_parser
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE",
                         help="settings file (default: $TICKETGATE_CONFIG, else the embedded "
@@ -248,15 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inject", parents=[common],
                        help="spool one message from standard input (for an MTA's pipe)",
-                       description="Spool one message from standard input. Exits 0 when it is "
-                       "stored, 67 for a recipient that is no function address, 65 for a "
-                       "message over max_message_size, and 75 (the MTA keeps the mail and "
-                       "retries) for anything else, a broken settings or rules file included.")
-    p.add_argument("--rcpt", action="append", required=True, metavar="ADDR",
-                   help="envelope recipient: a function address (repeatable)")
-    p.add_argument("--from", dest="sender", default="", metavar="ADDR",
-                   help="envelope sender (empty for a null sender)")
-    p.set_defaults(func=cmd_inject)
+                       description=inject.DESCRIPTION)
+    inject.add_arguments(p)
+    p.set_defaults(func=inject.guarded)
 
     p = sub.add_parser("tickets", parents=[common], help="list and show tickets")
     tsub = p.add_subparsers(dest="tickets_cmd", required=True, metavar="ACTION")
@@ -304,7 +287,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inject_call(argv: Sequence[str]) -> tuple[str | None, list[str]] | None:
+    """(--config given before the command, inject's own arguments) when `argv` runs inject
+    with nothing else before it; None for any other command line (the whole parser's)."""
+    config: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "inject":
+            return config, list(argv[i + 1:])
+        if arg == "--config" and i + 1 < len(argv):
+            config, i = argv[i + 1], i + 2
+        elif arg.startswith("--config="):
+            config, i = arg.removeprefix("--config="), i + 1
+        else:
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    call = _inject_call(argv)
+    if call is not None:  # without importing what the other commands need
+        from . import inject
+
+        return inject.main(call[1], config=call[0])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -313,20 +320,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except ConfigError as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
-        # A broken settings or rules file is no fault of the mail that `inject` was given:
-        # 75 keeps it in the MTA's queue until an admin fixes the file; 78 would bounce it.
-        return exits.TEMPFAIL if args.command == "inject" else exits.CONFIG
     except KeyboardInterrupt:
         return exits.OK
     except Exception as exc:
         from .store import StorageError
+        from .yamlsource import ConfigError
 
-        # For `inject` any surprise is temporary: an MTA's pipe bounces the mail on most
-        # other codes, and a bug of ours must not send a requester's mail back.
-        if isinstance(exc, StorageError) or args.command == "inject":
+        if isinstance(exc, ConfigError):
+            for error in exc.errors:
+                print(error, file=sys.stderr)
+            return exits.CONFIG
+        if isinstance(exc, StorageError):
             print(f"ticketgate: {type(exc).__name__}: {exc}", file=sys.stderr)
             return exits.TEMPFAIL
         raise

@@ -1,4 +1,7 @@
-"""Write-side operations on the spool: what the SMTP server and the worker commit."""
+"""Write-side operations on the spool: what the SMTP server and the worker commit.
+
+`insert` lives in spoolwrite.py, which `inject` imports without the rest of the store.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .spoolwrite import insert as insert  # re-exported: every spool write in one place
 
 
 @dataclass(frozen=True)
@@ -24,34 +29,6 @@ class SpoolRow:
     state: str
     error: str | None
     attempts: int
-
-
-def insert(
-    conn: sqlite3.Connection,
-    *,
-    raw: bytes,
-    mail_from: str,
-    rcpt_to: Sequence[str],
-    peer: str,
-    protocol: str,
-    received_at: float | None = None,
-) -> int:
-    """Add an accepted delivery to the spool; return its id (the 'queued as' number)."""
-    cur = conn.execute(
-        "INSERT INTO spool (received_at, mail_from, rcpt_to, peer, protocol, size, raw)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            received_at if received_at is not None else time.time(),
-            mail_from,
-            json.dumps(list(rcpt_to)),
-            peer,
-            protocol,
-            len(raw),
-            raw,
-        ),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
 def from_row(row: Sequence[Any]) -> SpoolRow:
