@@ -41,6 +41,7 @@ from procs import (
     start_ticketgate,
     write_site,
 )
+from realmix import from_mix
 
 
 @dataclass
@@ -174,7 +175,9 @@ class _Spy:
 
 async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, k: int,
                        rate: float | None, site: Path, tag: str) -> GateRun:
-    write_site(site, pipeline_process=args.pipeline_process)
+    write_site(site, pipeline_process=args.pipeline_process,
+               directory_csv=real.directory_csv() if (real := from_mix(args.mix, args.seed))
+               else None)
     server = start_ticketgate(site, spool_only=args.spool_only or args.split_pipeline,
                               switch_interval=args.switch_interval)
     helper = start_pipeline_process(site) if args.split_pipeline else None
@@ -256,8 +259,10 @@ def report(configs: list[Config], info: dict[str, str], args: argparse.Namespace
         f"# {info['date']}; {info['nproc']} CPUs, {info['memory']} RAM; Python "
         f"{info['python']}; SQLite {info['sqlite']}; load average {info['loadavg']}; "
         f"ticketgate {info['revision']}",
-        f"# mails: {f'{args.duration:g} s' if args.duration else args.mails} of ~{args.size} B, "
-        f"mix {args.mix}, {args.rounds} round(s), median shown"
+        f"# mails: {f'{args.duration:g} s' if args.duration else args.mails} "
+        + (f"of the realistic mix {args.mix} (realmix.py)" if args.mix.startswith("real")
+           else f"of ~{args.size} B, mix {args.mix}")
+        + f", {args.rounds} round(s), median shown"
         + (f", paced at {args.rate:g}/s" if args.rate else "")
         + (f", ticketgate paced at {args.rate_of_ceiling:g} x ceiling"
            if args.rate_of_ceiling else ""),
