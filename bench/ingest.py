@@ -182,6 +182,11 @@ async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, 
                               switch_interval=args.switch_interval)
     helper = start_pipeline_process(site) if args.split_pipeline else None
     probe = SpoolProbe(database(site))
+    if args.prelude_mails:  # the open tickets the load's replies answer, made in order first
+        await run_load(port=server.port, mails=args.prelude_mails, connections=1,
+                       per_connection=10, count=len(args.prelude_mails))
+        while probe.backlog():
+            await asyncio.sleep(0.1)
     try:
         spy_args = ("--gil",) if args.profile_gil else ()
         spy = _Spy(server.pid, args.profile / f"{tag}-load.txt" if args.profile else None,
@@ -369,7 +374,9 @@ async def measure_config(args: argparse.Namespace, cf: Config, fixed: list[Mail]
 
 async def main_async(args: argparse.Namespace) -> int:
     info = machine()
-    fixed = None if args.duration else factory_from(args).take(args.mails)
+    fixed = None if args.duration else factory_from(args).take(args.prelude + args.mails)
+    args.prelude_mails = fixed[:args.prelude] if fixed is not None else []
+    fixed = fixed[args.prelude:] if fixed is not None else None
     configs = [Config(c, k) for k in args.per_connection for c in args.connections]
     with tempfile.TemporaryDirectory(prefix="ticketgate-bench-") as tmp:
         work = Path(tmp)
@@ -427,11 +434,18 @@ def main() -> int:
     parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
                         help="experiment: run serve with sys.setswitchinterval(SECONDS) "
                              "(Python's default is 0.005)")
+    parser.add_argument("--prelude", type=int, default=0, metavar="N",
+                        help="with --mix real: first send N new requests over one connection "
+                             "to ticketgate and let them become tickets (not measured); the "
+                             "load's replies, resends and auto-replies answer these, since "
+                             "the load's own requests get their numbers in commit order")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write every figure as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary sites")
     add_load_arguments(parser)
     args = parser.parse_args()
+    if args.prelude and (args.duration or not args.mix.startswith("real")):
+        parser.error("--prelude needs --mix real and a count of mails, not --duration")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     return asyncio.run(main_async(args))

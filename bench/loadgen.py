@@ -251,7 +251,7 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
 
 def factory_from(args: argparse.Namespace, known_tickets: int = 0) -> MailFactory | RealMix:
     """The mails `--mix` asks for: `real` is realmix.py's, anything else mails.py's."""
-    real = from_mix(args.mix, args.seed)
+    real = from_mix(args.mix, args.seed, getattr(args, "prelude", 0))
     if real is not None:
         if known_tickets:
             raise ValueError("--mix real answers only its own new requests (no filled database)")

@@ -83,7 +83,11 @@ def _deliver_all(daemon: Daemon) -> dict[str, float]:
 
 
 def _factory(args: argparse.Namespace) -> MailFactory | RealMix:
-    return from_mix(args.mix, args.seed) or MailFactory(seed=args.seed, size=args.size,
+    real = from_mix(args.mix, args.seed)
+    if real is not None and args.text_kb:
+        real.text_size = int(args.text_kb * 1024)
+        real.html_share = real.attachment_share = 0.0
+    return real or MailFactory(seed=args.seed, size=args.size,
                                                          mix=parse_mix(args.mix))
 
 
@@ -240,6 +244,9 @@ def main() -> int:
     parser.add_argument("--sweep-kb", metavar="KB,KB,...",
                         help="new requests only, their text padded to each size: CPU per new "
                              "ticket at each, and the cost per KB of text")
+    parser.add_argument("--text-kb", type=float, default=None, metavar="KB",
+                        help="with --mix real: pad each new request's text to KB (plain text "
+                             "only), as one point of --sweep-kb, e.g. to profile it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--outbox", action="store_true",
                         help="then time the outbox delivering every row (Maildir transport)")

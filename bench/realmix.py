@@ -115,6 +115,11 @@ class RealMix:
     # The length sweep (pipeline.py --sweep-kb): each new request's own text padded with more
     # of the same topic's sentences to about this many characters; None: as people write.
     text_size: int | None = None
+    # For loads sent over several connections at once (ingest.py --prelude): the first
+    # `established` mails are new requests, and every later reply, resend and auto-reply
+    # answers one of them. Later requests get their ticket numbers in the order the listener
+    # commits them, which is not the order they were made in, so nothing may name those.
+    established: int = 0
     made: list[Made] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -130,7 +135,7 @@ class RealMix:
         kinds, weights = zip(*self.shares.items(), strict=True)
         while True:
             kind = self._rng.choices(kinds, weights)[0]
-            if kind != "new" and not self._requests:
+            if (kind != "new" and not self._requests) or self._count < self.established:
                 kind = "new"  # nothing to answer yet
             mail = self._make(kind)
             self._sent.append(mail)
@@ -169,7 +174,10 @@ class RealMix:
             institutional=institutional, lang=lang, title=rng.choice(tx.TITLES[lang]),
             department=rng.choice(tx.DEPARTMENTS), client=rng.choices(CLIENTS, (45, 25, 20, 10))[0],
             phone=f"+46 46 222 {rng.randint(10, 99)} {rng.randint(10, 99)}",
-            in_directory=rng.random() < 0.9)
+            # From a private address the directory is the only proof of who wrote: one it
+            # does not know and who asks about a password is held (rules/routes.yaml), and
+            # a held request makes no ticket that later replies could name.
+            in_directory=private or rng.random() < 0.9)
 
     # -- one mail -----------------------------------------------------------------------
     def _make(self, kind: str) -> Mail:
@@ -193,7 +201,7 @@ class RealMix:
 
     def _pick_request(self) -> int:
         # Replies go mostly to recent tickets: a helpdesk's threads are days long, not months.
-        n = len(self._requests)
+        n = min(len(self._requests), self.established or len(self._requests))
         back = int(self._rng.expovariate(1 / 40))
         return max(0, n - 1 - back)
 
@@ -462,7 +470,7 @@ def _strip_prefixes(subject: str) -> str:
     return subject
 
 
-def from_mix(text: str, seed: int = 1) -> RealMix | None:
+def from_mix(text: str, seed: int = 1, established: int = 0) -> RealMix | None:
     """`--mix real` (the default shares) or `real:new=1,code=0.5` (others); None for a mix of
     mails.py's."""
     name, _, given = text.partition(":")
@@ -476,4 +484,4 @@ def from_mix(text: str, seed: int = 1) -> RealMix | None:
             if kind not in KINDS:
                 raise ValueError(f"unknown kind {kind!r} in --mix (known: {', '.join(KINDS)})")
             shares[kind] = float(value)
-    return RealMix(seed=seed, shares=shares)
+    return RealMix(seed=seed, shares=shares, established=established)
