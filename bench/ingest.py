@@ -41,6 +41,7 @@ from procs import (
     start_ticketgate,
     write_site,
 )
+from realmix import from_mix
 
 
 @dataclass
@@ -174,11 +175,18 @@ class _Spy:
 
 async def measure_gate(args: argparse.Namespace, mails: Iterable[Mail], c: int, k: int,
                        rate: float | None, site: Path, tag: str) -> GateRun:
-    write_site(site, pipeline_process=args.pipeline_process)
+    write_site(site, pipeline_process=args.pipeline_process,
+               directory_csv=real.directory_csv() if (real := from_mix(args.mix, args.seed))
+               else None)
     server = start_ticketgate(site, spool_only=args.spool_only or args.split_pipeline,
                               switch_interval=args.switch_interval)
     helper = start_pipeline_process(site) if args.split_pipeline else None
     probe = SpoolProbe(database(site))
+    if args.prelude_mails:  # the open tickets the load's replies answer, made in order first
+        await run_load(port=server.port, mails=args.prelude_mails, connections=1,
+                       per_connection=10, count=len(args.prelude_mails))
+        while probe.backlog():
+            await asyncio.sleep(0.1)
     try:
         spy_args = ("--gil",) if args.profile_gil else ()
         spy = _Spy(server.pid, args.profile / f"{tag}-load.txt" if args.profile else None,
@@ -256,8 +264,10 @@ def report(configs: list[Config], info: dict[str, str], args: argparse.Namespace
         f"# {info['date']}; {info['nproc']} CPUs, {info['memory']} RAM; Python "
         f"{info['python']}; SQLite {info['sqlite']}; load average {info['loadavg']}; "
         f"ticketgate {info['revision']}",
-        f"# mails: {f'{args.duration:g} s' if args.duration else args.mails} of ~{args.size} B, "
-        f"mix {args.mix}, {args.rounds} round(s), median shown"
+        f"# mails: {f'{args.duration:g} s' if args.duration else args.mails} "
+        + (f"of the realistic mix {args.mix} (realmix.py)" if args.mix.startswith("real")
+           else f"of ~{args.size} B, mix {args.mix}")
+        + f", {args.rounds} round(s), median shown"
         + (f", paced at {args.rate:g}/s" if args.rate else "")
         + (f", ticketgate paced at {args.rate_of_ceiling:g} x ceiling"
            if args.rate_of_ceiling else ""),
@@ -364,7 +374,9 @@ async def measure_config(args: argparse.Namespace, cf: Config, fixed: list[Mail]
 
 async def main_async(args: argparse.Namespace) -> int:
     info = machine()
-    fixed = None if args.duration else factory_from(args).take(args.mails)
+    fixed = None if args.duration else factory_from(args).take(args.prelude + args.mails)
+    args.prelude_mails = fixed[:args.prelude] if fixed is not None else []
+    fixed = fixed[args.prelude:] if fixed is not None else None
     configs = [Config(c, k) for k in args.per_connection for c in args.connections]
     with tempfile.TemporaryDirectory(prefix="ticketgate-bench-") as tmp:
         work = Path(tmp)
@@ -422,11 +434,18 @@ def main() -> int:
     parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
                         help="experiment: run serve with sys.setswitchinterval(SECONDS) "
                              "(Python's default is 0.005)")
+    parser.add_argument("--prelude", type=int, default=0, metavar="N",
+                        help="with --mix real: first send N new requests over one connection "
+                             "to ticketgate and let them become tickets (not measured); the "
+                             "load's replies, resends and auto-replies answer these, since "
+                             "the load's own requests get their numbers in commit order")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write every figure as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary sites")
     add_load_arguments(parser)
     args = parser.parse_args()
+    if args.prelude and (args.duration or not args.mix.startswith("real")):
+        parser.error("--prelude needs --mix real and a count of mails, not --duration")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     return asyncio.run(main_async(args))

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from mails import Mail, MailFactory, parse_mix
+from realmix import RealMix, from_mix
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 STEP_TIMEOUT = 120.0  # seconds for any one reply; a stuck server fails the run, not hangs it
@@ -241,12 +242,20 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", default="new=0.6,code=0.3,thread=0.1",
                         help="kinds of mail and their weights: new, code (a reply with the "
                              "ticket code in the subject), thread (a reply by In-Reply-To), "
-                             "dup (a redelivery)")
+                             "dup (a redelivery); or `real`: realmix.py's realistic helpdesk "
+                             "mail (its own sizes and shares, or real:new=1,code=0.5,...; "
+                             "--size is then ignored)")
     parser.add_argument("--size", type=int, default=3000, help="approximate bytes per mail")
     parser.add_argument("--seed", type=int, default=1)
 
 
-def factory_from(args: argparse.Namespace, known_tickets: int = 0) -> MailFactory:
+def factory_from(args: argparse.Namespace, known_tickets: int = 0) -> MailFactory | RealMix:
+    """The mails `--mix` asks for: `real` is realmix.py's, anything else mails.py's."""
+    real = from_mix(args.mix, args.seed, getattr(args, "prelude", 0))
+    if real is not None:
+        if known_tickets:
+            raise ValueError("--mix real answers only its own new requests (no filled database)")
+        return real
     return MailFactory(seed=args.seed, size=args.size, mix=parse_mix(args.mix),
                        known_tickets=known_tickets)
 

@@ -134,10 +134,12 @@ def start_ceiling(workdir: Path) -> Server:
 
 def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.db",
                pipeline_process: str | None = None,
-               delivery_concurrency: int | None = None) -> Path:
+               delivery_concurrency: int | None = None,
+               directory_csv: str | None = None) -> Path:
     """A site like the tests' (tests/conftest.py): rules and templates copied, data in var/.
     `pipeline_process` ("inline" or "separate") writes the `pipeline.process` setting;
-    `delivery_concurrency` the outbox's `delivery.concurrency` (default: the daemon's)."""
+    `delivery_concurrency` the outbox's `delivery.concurrency` (default: the daemon's);
+    `directory_csv` replaces rules/directory.csv (realmix.py's people)."""
     if pipeline_process is not None:
         extra = f"pipeline: {{process: {pipeline_process}}}\n" + extra
     root.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,8 @@ def write_site(root: Path, extra: str = "", *, database: str = "var/ticketgate.d
                     dirs_exist_ok=True)
     if (REPO / "templates").is_dir():
         shutil.copytree(REPO / "templates", root / "templates", dirs_exist_ok=True)
+    if directory_csv is not None:
+        (root / "rules/directory.csv").write_text(directory_csv)
     path = root / "ticketgate.yaml"
     path.write_text(
         "instance: gate.bench.invalid\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import os
 import shutil
 import smtplib
 import socket
@@ -28,6 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CORPORA = SHARED / "corpora"
 DATASETS = SHARED / "datasets"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _inject_memos(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`inject` remembers checked settings under $XDG_CACHE_HOME (injectcache.py): keep the
+    tests' memos out of the home directory."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 def write_site(root: Path, extra: str = "") -> Path:

@@ -53,5 +53,18 @@ def test_loopback_only(bench_path: Path) -> None:
         asyncio.run(run_load(port=25, mails=[], host="192.0.2.1", count=1))
 
 
+def test_inject_bench_pipes_the_realistic_mix_to_tickets(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    out = tmp_path / "inject.json"
+    done = subprocess.run([sys.executable, str(BENCH / "inject.py"), "--mails", "6",
+                           "--json", str(out)], capture_output=True, timeout=300, cwd=BENCH)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    figures = json.loads(out.read_text())
+    assert figures["failed"] == 0 and figures["mails"] == 6
+    assert figures["tickets"] >= 1 and figures["python_pass_cpu_ms"] > 0
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Running, write_site
 from promise_helpers import deliver
-from ticketgate.addresses import address_problem
+from ticketgate.addressform import address_problem
 from ticketgate.config import load_settings
 from ticketgate.mail import parse
 from ticketgate.mail.mailboxes import parse_list, shield_encoded_words

@@ -11,6 +11,7 @@ import signal
 import smtplib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,35 @@ def test_notify_ready_once_listening_reload_on_hup_stopping_on_term(
     finally:
         served.close()
         notify.close()
+
+
+@pytest.mark.integration
+def test_inject_outside_the_sandbox_wakes_the_daemon_inside(tmp_path: Path) -> None:
+    # Postfix's pipe runs `inject` outside the unit; the doorbell FIFO beside the database
+    # (the StateDirectory, writable inside) must reach the sandboxed daemon all the same.
+    state = tmp_path / "state"
+    state.mkdir()
+    site = write_site(tmp_path)
+    site.write_text(site.read_text().replace("database: var/", f"database: {state}/"))
+    prefix, preexec = _sandbox(state)
+    served = Served(site, prefix=prefix, preexec_fn=preexec)  # type: ignore[arg-type]
+    try:
+        served.wait_for("pipeline_child_ready", timeout=60)
+        assert (state / "ticketgate.db.wake").is_fifo()
+        waits = []
+        for n in range(3):
+            done = subprocess.run(
+                [sys.executable, "-m", "ticketgate.cli", "inject", "--config", str(site),
+                 "--rcpt", "helpdesk@example.org", "--from", "kim@example.org"],
+                input=make_mail(f"Projektorn i sal {n}"), capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            spooled = time.monotonic()
+            wait_until(lambda n=n: query(state / "ticketgate.db",
+                                         "SELECT id FROM tickets WHERE subject = ?",
+                                         (f"Projektorn i sal {n}",)),
+                       timeout=30, interval=0.005, what=f"ticket {n}", detail=served.log)
+            waits.append(time.monotonic() - spooled)
+        assert max(waits) < 0.5, waits  # the idle check alone: about 1 s each
+        assert served.terminate(45) == 0, served.log()
+    finally:
+        served.close()

@@ -7,40 +7,41 @@ listings, references and errors follow cliformat.py.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import json
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
-from . import __version__, cliargs, exits
-from .cliformat import error, spool_ref
-from .config import Settings, load_settings
-from .directory.command import add_parser as add_directory_parser
-from .initcmd import add_parser as add_init_parser
-from .log import configure
-from .outbox.commands import add_parser as add_outbox_parser
-from .rules import load_rules
-from .stats import add_parser as add_stats_parser
-from .yamlsource import ConfigError
+from . import exits
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; type checkers honour it
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from .config import Settings
     from .store import StoreView
+
+# Each command imports what it needs when it runs: `inject` is a new process for every mail
+# an MTA pipes to it, and the other commands' modules (the daemon, the rules with their
+# etiquette word lists, Jinja2, flanker, argparse itself) would cost it twenty times its own
+# work. The argparse table is cliparser.py.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from pathlib import Path
+
+    from .config import load_settings
+
     path = args.config or os.environ.get("TICKETGATE_CONFIG")
     return load_settings(Path(path) if path else None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    from dataclasses import replace
+
     from .daemon import Daemon
+    from .log import configure
 
     if args.pipeline_child is not None:  # started by a `serve` with pipeline.process: separate
         from .pipelineproc import RulesReader, die_with_parent
@@ -56,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         child = Daemon(inline, rules=rules)
         asyncio.run(child.run_pipeline_child(args.pipeline_child, args.pipeline_rules, reader))
         return exits.OK
+    from .cliformat import error
     from .daemon import ListenError
 
     settings = _settings(args)
@@ -76,34 +78,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return exits.OK
 
 
-def cmd_inject(args: argparse.Namespace) -> int:
-    from .store import Store
-
-    settings = _settings(args)
-    rules = load_rules(settings.rules_dir, settings.templates_dir)
-    unknown = [r for r in args.rcpt if not rules.is_function_address(r)]
-    if unknown:
-        error(f"not a function address: {', '.join(unknown)}")
-        return exits.NOUSER
-    raw = sys.stdin.buffer.read(settings.max_message_size + 1)
-    if len(raw) > settings.max_message_size:
-        error(f"message larger than {settings.max_message_size} bytes")
-        return exits.DATAERR
-    try:
-        with Store(settings.database) as store:
-            spool_id = store.writer.call(
-                lambda tx: tx.spool_delivery(
-                    raw=raw, mail_from=args.sender, rcpt_to=tuple(args.rcpt), peer="inject",
-                    protocol="inject",
-                )
-            )
-    except Exception as exc:  # any storage problem: the MTA must keep the mail and retry
-        error(f"temporary failure: {exc}")
-        return exits.TEMPFAIL
-    print(f"queued as {spool_ref(spool_id)}")
-    return exits.OK
-
-
 def _view(settings: Settings) -> StoreView:
     from .store import open_readonly
 
@@ -112,6 +86,9 @@ def _view(settings: Settings) -> StoreView:
 
 def _queue_names(settings: Settings) -> set[str]:
     """The queues the rules define; none when the rules do not load (a listing still works)."""
+    from .rules import load_rules
+    from .yamlsource import ConfigError
+
     try:
         return set(load_rules(settings.rules_dir, settings.templates_dir).queues)
     except ConfigError:
@@ -135,8 +112,11 @@ def _unknown_filter(view: StoreView, settings: Settings, args: argparse.Namespac
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
+    import json
+
     from . import views
-    from .pipeline.code import format_code
+    from .cliformat import error
+    from .identity import format_code
 
     settings = _settings(args)
     view = _view(settings)
@@ -175,10 +155,14 @@ def cmd_spool(args: argparse.Namespace) -> int:
 
 
 def _retry(settings: Settings, spool_id: int, *, as_json: bool) -> int:
+    import json
+
     from .apply import ApplyOptions
+    from .cliformat import error, spool_ref
     from .directory import EXTRAS_KEY, open_directory
+    from .identity import format_code
     from .outbox.compose import composer as outbox_composer
-    from .pipeline.code import format_code
+    from .rules import load_rules
     from .store import Store
     from .worker import process_row
 
@@ -215,6 +199,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from . import rulescmd
+    from .cliformat import error
+    from .yamlsource import ConfigError
 
     settings = _settings(args)
     if args.rules_cmd == "check":
@@ -250,6 +236,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_reload(args: argparse.Namespace) -> int:
     """SIGHUP the daemon and wait for its answer (reloadanswer.py): 0 taken, 65 refused (the
     errors on stderr; the daemon keeps its old rules), 75 no daemon or no answer."""
+    import signal
+
+    from .cliformat import error
     from .reloadanswer import answer_path, read_answer, wait_for_answer
 
     settings = _settings(args)
@@ -276,122 +265,53 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return exits.OK
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with the command's one error style; its exit 2 becomes 64 in `main`."""
-
-    def error(self, message: str) -> NoReturn:
-        error(f"{message} (see `{self.prog} --help`)")
-        self.exit(2)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = Parser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="settings file (default: $TICKETGATE_CONFIG, else the embedded "
-                             "default: SMTP on 127.0.0.1:2525, data under ./var)")
-    listing = Parser(add_help=False)
-    listing.add_argument("--json", action="store_true",
-                         help="one JSON object per line instead of a table")
-    listing.add_argument("--limit", type=cliargs.limit, default=100, metavar="N",
-                         help="at most N rows, newest first (default: %(default)s)")
-
-    parser = Parser(
-        prog="ticketgate", parents=[common],
-        description="A mail daemon that turns mail to a helpdesk's function addresses into "
-                    "tickets.",
-    )
-    parser.add_argument("--version", action="version", version=f"ticketgate {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("serve", parents=[common], help="run the SMTP/LMTP daemon")
-    p.add_argument("--spool-only", action="store_true",
-                   help="accept and spool mail but run no pipeline (maintenance); the spooled "
-                        "mail is processed at the next normal start")
-    p.add_argument("--pipeline-child", type=int, metavar="FD", help=argparse.SUPPRESS)
-    p.add_argument("--pipeline-rules", type=int, metavar="FD", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("inject", parents=[common],
-                       help="spool one message from standard input (for an MTA's pipe)",
-                       description="Spool one message from standard input. Exits 0 when it is "
-                       "stored, 67 for a recipient that is no function address, 65 for a "
-                       "message over max_message_size, and 75 (the MTA keeps the mail and "
-                       "retries) for anything else, a broken settings or rules file included.")
-    p.add_argument("--rcpt", action="append", required=True, metavar="ADDR",
-                   help="envelope recipient: a function address (repeatable)")
-    p.add_argument("--from", dest="sender", default="", metavar="ADDR",
-                   help="envelope sender (empty for a null sender)")
-    p.set_defaults(func=cmd_inject)
-
-    p = sub.add_parser("tickets", parents=[common], help="list and show tickets")
-    tsub = p.add_subparsers(dest="tickets_cmd", required=True, metavar="ACTION")
-    q = tsub.add_parser("list", parents=[common, listing], help="list tickets, newest first")
-    q.add_argument("--queue", metavar="QUEUE",
-                   help="only this queue's tickets (a queue of rules/queues.yaml)")
-    q.add_argument("--status", metavar="STATUS",
-                   help="only tickets with this status (new, open, waiting, resolved)")
-    q = tsub.add_parser("show", parents=[common], help="a ticket with its messages and events")
-    q.add_argument("code", metavar="CODE", help="ticket code: '[DDG #12]', 'DDG #12' or 12")
-    q.add_argument("--json", action="store_true", help="the ticket as one JSON object")
-    p.set_defaults(func=cmd_tickets)
-
-    p = sub.add_parser("spool", parents=[common], help="inspect the spool, retry held messages")
-    ssub = p.add_subparsers(dest="spool_cmd", required=True, metavar="ACTION")
-    q = ssub.add_parser("list", parents=[common, listing], help="list spool rows, newest first")
-    q.add_argument("--state", choices=["new", "done", "held"],
-                   help="only rows in this state (default: all)")
-    q = ssub.add_parser("retry", parents=[common], help="run a held message through again")
-    q.add_argument("id", metavar="ID", type=cliargs.row_id("a spool row", prefix="S"),
-                   help="spool row, as `spool list` shows it (S42, or 42)")
-    q.add_argument("--json", action="store_true", help="the outcome as one JSON object")
-    p.set_defaults(func=cmd_spool)
-
-    add_outbox_parser(sub, [common], listing, cmd_outbox)
-
-    p = sub.add_parser("rules", parents=[common], help="check the rules")
-    rsub = p.add_subparsers(dest="rules_cmd", required=True, metavar="ACTION")
-    rsub.add_parser("check", parents=[common],
-                    help="validate every rules file (errors as file:line:col: message)")
-    q = rsub.add_parser("test", parents=[common],
-                        help="run the pipeline on message files read-only and print the verdict,"
-                             " with the acknowledgement planned or suppressed (and why)")
-    q.add_argument("files", nargs="+", metavar="FILE", help="message files ('-' for stdin)")
-    q.add_argument("--json", action="store_true", help="one JSON object per file")
-    q.add_argument("--rcpt", action="append", metavar="ADDR",
-                   help="envelope recipient (default: function addresses in To/Cc)")
-    q.add_argument("--from", dest="sender", metavar="ADDR",
-                   help="envelope sender (default: the From address)")
-    p.set_defaults(func=cmd_rules)
-
-    add_directory_parser(sub, [common], cmd_directory)
-
-    add_stats_parser(sub, [common], cmd_stats)
-    add_init_parser(sub, [], cmd_init)
-
-    p = sub.add_parser("reload", parents=[common],
-                       help="make the running daemon reload its rules and templates (SIGHUP) "
-                            "and wait for its answer",
-                       description="Make the running daemon reload its rules and templates and "
-                       "wait for its answer. Exits 0 when it took them, 65 when it refused them "
-                       "(the errors as file:line:col on stderr; it keeps the old rules), 75 when "
-                       "no daemon runs or it did not answer.")
-    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                   help="how long to wait for the daemon's answer (default: %(default)s)")
-    p.set_defaults(func=cmd_reload)
-    return parser
-
-
 def _reader_gone() -> int:
     """Standard output was closed by its reader (`tickets list | head -2`): stop quietly, as
     `cat` does. Whatever is still buffered goes nowhere, so exiting flushes without a second
     BrokenPipeError."""
-    with contextlib.suppress(OSError, ValueError):
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
     return exits.OK
 
 
+def _inject_call(argv: Sequence[str]) -> tuple[str | None, list[str]] | None:
+    """(--config given before the command, inject's own arguments) when `argv` runs inject
+    with nothing else before it; None for any other command line (the whole parser's)."""
+    config: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "inject":
+            return config, list(argv[i + 1:])
+        if arg == "--config" and i + 1 < len(argv):
+            config, i = argv[i + 1], i + 2
+        elif arg.startswith("--config="):
+            config, i = arg.removeprefix("--config="), i + 1
+        else:
+            return None
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (cliparser.py), running this module's cmd_* functions."""
+    from . import cliparser
+
+    return cliparser.build_parser(sys.modules[__name__])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    call = _inject_call(argv)
+    if call is not None:  # without importing what the other commands need
+        from . import inject
+
+        return inject.main(call[1], config=call[0])
+    from .cliformat import error
+    from .yamlsource import ConfigError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

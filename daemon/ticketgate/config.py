@@ -158,6 +158,11 @@ class Settings:
         """Where `serve` writes its pid, for `ticketgate reload` (beside the database)."""
         return self.pid_file_path or self.database.parent / "ticketgate.pid"
 
+    @property
+    def wake_path(self) -> Path:
+        """The FIFO beside the database through which `inject` wakes the running daemon."""
+        return self.database.with_name(self.database.name + ".wake")
+
 
 def _listener(value: Any, default_host: str = "127.0.0.1") -> Listener | None:
     if value is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from . import metrics
+from . import metrics, wakeup
 from .apply import ApplyOptions
 from .config import Settings
 from .directory import EXTRAS_KEY, open_directory
@@ -113,6 +113,7 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self.ready = threading.Event()
         self.metrics_address: tuple[str, int] | None = None  # where /metrics is served, if on
+        self._doorbell: int | None = None  # the FIFO `inject` rings (wakeup.py)
         # pipeline.process: separate -> worker, outbox and retry job run in a child process
         self.child = (
             PipelineChild(settings, self.rules)
@@ -157,6 +158,27 @@ class Daemon:
         else:
             self.worker.wake()
 
+    def _open_doorbell(self) -> None:
+        """Listen on the FIFO `inject` rings, so a piped mail is processed at once."""
+        path = str(self.settings.wake_path)
+        try:
+            fd = wakeup.listen(path)
+        except OSError as exc:  # the idle check (1 s) still finds injected mail
+            log.warning("doorbell_not_opened", path=path, error=str(exc))
+            return
+        self._doorbell = fd
+        asyncio.get_running_loop().add_reader(fd, self._doorbell_rang)
+
+    def _doorbell_rang(self) -> None:
+        if self._doorbell is not None and wakeup.rung(self._doorbell):
+            self._wake_pipeline(0)
+
+    def _close_doorbell(self) -> None:
+        if self._doorbell is not None:
+            asyncio.get_running_loop().remove_reader(self._doorbell)
+            os.close(self._doorbell)
+            self._doorbell = None
+
     async def _start_pipeline(self) -> None:
         self.worker.start()
         if self.directory_retry is not None:
@@ -184,6 +206,8 @@ class Daemon:
         else:
             await self._start_pipeline()  # with the pipeline: --spool-only sends nothing either
         self.metrics_address = metrics.start(self.settings.metrics)
+        if not self.spool_only:
+            self._open_doorbell()
         listeners = [("smtp", self.settings.smtp), ("lmtp", self.settings.lmtp)]
         for protocol, listener in listeners:
             if listener is None:
@@ -250,6 +274,7 @@ class Daemon:
             log.warning("sessions_cut_off", sessions=self.sessions.active)
         for server in self.servers:
             server.close()
+        self._close_doorbell()
         if not self.spool_only and self.child is None:
             # Finish what was accepted while the last sessions ran, within the grace time;
             # anything left stays `new` and is processed at the next start.

@@ -8,7 +8,7 @@ answer; a forged or mangled From is how backscatter is aimed at a victim).
 from __future__ import annotations
 
 from .. import mail as mailparse
-from ..addresses import address_problem
+from ..addressform import address_problem
 from ..identity import Flag, derived_message_id
 from .model import Context, Message
 

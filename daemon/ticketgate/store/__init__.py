@@ -12,19 +12,40 @@ backend (PostgreSQL for several daemons) can be added without touching them. The
 - one module per area, each a pair of mixins (writes, reads): spool, tickets (with
   participants), messages (with events), outbox (with the rate limit's count), person (the
   directory's answer on a ticket), counts (`ticketgate stats`)
+
+The package imports its parts when first asked for them: `inject` uses only schema.py and
+spoolwrite.py, and the writer (asyncio, structlog) would cost it more than all its own work.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .interface import Reads, Transaction
-from .reads import StoreView
-from .records import OutboxRow, SpoolRow, Ticket
 from .schema import SCHEMA_VERSION, migrate, tune
-from .writer import StorageError, Writer
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; type checkers honour it
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .interface import Reads, Transaction
+    from .reads import StoreView
+    from .records import OutboxRow, SpoolRow, Ticket
+    from .writer import StorageError, Writer
+
+_LAZY = {
+    "StoreView": ".reads", "StorageError": ".writer", "Reads": ".interface",
+    "Transaction": ".interface", "OutboxRow": ".records", "SpoolRow": ".records",
+    "Ticket": ".records",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # The backend's own error: the database itself failed (not the caller's data). A caller
 # that guards its own work in a savepoint lets these through to the writer.
@@ -46,6 +67,9 @@ class Store:
     """Opens (and migrates) the database; owns the writer thread and a read-only view."""
 
     def __init__(self, path: Path) -> None:
+        from .reads import StoreView
+        from .writer import Writer
+
         self.path = path
         self.writer = Writer(path)
         self.view = StoreView(path)
@@ -69,6 +93,9 @@ class Store:
 
 def open_readonly(path: Path) -> StoreView:
     """A view for commands that only read; raises StorageError when there is no database."""
+    from .reads import StoreView
+    from .writer import StorageError
+
     if not path.exists():
         raise StorageError(f"no database at {path}")
     return StoreView(path)

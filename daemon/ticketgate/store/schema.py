@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import sqlite_utils
-
 # Each entry moves the schema from version i to i+1. Never edit a released step: add one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -127,8 +125,7 @@ def tune(conn: sqlite3.Connection) -> None:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to SCHEMA_VERSION; return the version it had before."""
-    db = sqlite_utils.Database(conn)
-    before = int(db.execute("PRAGMA user_version").fetchone()[0])
+    before = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if before > SCHEMA_VERSION:
         raise RuntimeError(
             f"database schema version {before} is newer than this ticketgate ({SCHEMA_VERSION})"

@@ -3,6 +3,8 @@
 A row is `new` until the pipeline has written its ticket (`done`, in the same transaction)
 or set it aside (`held`, with the reason). The ids grow with time: the lowest new id is the
 oldest unfinished work. Served by spool_new (id WHERE state = 'new') and spool_state.
+
+The INSERT lives in spoolwrite.py, which `inject` imports without the rest of the store.
 """
 
 from __future__ import annotations
@@ -14,12 +16,9 @@ from typing import Any
 
 from .base import Reading, Writing
 from .records import SpoolEntry, SpoolRow
+from .spoolwrite import insert
 
 COLUMNS = "id, received_at, mail_from, rcpt_to, peer, protocol, raw, state, error, attempts"
-INSERT_SQL = (
-    "INSERT INTO spool (received_at, mail_from, rcpt_to, peer, protocol, size, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 ROW_SQL = f"SELECT {COLUMNS} FROM spool WHERE id = ?"
 NEW_SQL = "SELECT id FROM spool WHERE state = 'new' ORDER BY id LIMIT ?"
 
@@ -54,20 +53,8 @@ class SpoolWrites(Writing):
         received_at: float | None = None,
     ) -> int:
         """Add an accepted delivery to the spool; return its id (the 'queued as' number)."""
-        cur = self.conn.execute(
-            INSERT_SQL,
-            (
-                received_at if received_at is not None else time.time(),
-                mail_from,
-                json.dumps(list(rcpt_to)),
-                peer,
-                protocol,
-                len(raw),
-                raw,
-            ),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return insert(self.conn, raw=raw, mail_from=mail_from, rcpt_to=rcpt_to, peer=peer,
+                      protocol=protocol, received_at=received_at)
 
     def claim_delivery(self, spool_id: int | None) -> bool:
         """True when there is no spool row (a direct apply) or it is still new."""
