@@ -139,3 +139,14 @@ def test_the_shipped_templates_name_only_registered_flags() -> None:
     for template in (REPO / "templates").glob("*.j2"):
         used |= set(re.findall(r"""["']([a-z_]+)["']\s+in\s+flags""", template.read_text()))
     assert used and used <= set(FLAGS), used - set(FLAGS)
+
+
+def test_a_queue_knows_its_staff_without_case_or_detail() -> None:
+    from ticketgate.rules import Queue
+
+    queue = Queue("helpdesk", "Helpdesk", ("helpdesk@example.org",),
+                  staff=("it-staff@example.org", "Anna.Berg@Example.org"))
+    assert queue.is_staff("IT-Staff@example.org")
+    assert queue.is_staff("anna.berg+notes@example.org")
+    assert not queue.is_staff("kim@example.org")
+    assert not queue.is_staff("")

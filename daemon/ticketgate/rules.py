@@ -41,6 +41,15 @@ class Queue:
     staff: tuple[str, ...] = ()
     acknowledge: bool = True
 
+    def is_staff(self, address: str) -> bool:
+        """Whether `address` belongs to this queue's staff: the one question every stage,
+        the outbox and the staff side ask (compared as function addresses are, without case
+        or +detail), so that new ways of naming staff change only this."""
+        if not address:
+            return False
+        wanted = canonical(address)
+        return any(canonical(member) == wanted for member in self.staff)
+
 
 @dataclass(frozen=True)
 class Rules:

@@ -33,7 +33,7 @@ def reads(message: Message, context: Context) -> Reads:
 
 def _may_continue(ticket: Ticket, sender: str, context: Context) -> bool:
     queue = context.rules.queues.get(ticket.queue)
-    if queue is not None and sender in queue.staff:
+    if queue is not None and queue.is_staff(sender):
         return True
     return bool(sender) and context.view.is_participant(ticket.id, sender)
 

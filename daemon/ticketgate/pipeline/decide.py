@@ -122,7 +122,7 @@ def process(message: Message, context: Context) -> Message:
         ticket = message.ticket(context.view, verdict.followup_of)
         sender = requester_of(message)
         queue = context.rules.queues.get(ticket.queue) if ticket else None
-        staff = queue is not None and sender in queue.staff
+        staff = queue is not None and queue.is_staff(sender)
         verdict = verdict.note(
             name,
             f"follow-up on #{verdict.followup_of}" + (" by staff: correspondence" if staff else ""),
