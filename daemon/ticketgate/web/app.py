@@ -8,7 +8,7 @@ those that read the store are synchronous and run in Starlette's worker threads.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -69,15 +69,12 @@ def create_app(desk: Desk) -> Starlette:
     web = desk.settings.web
     assert web is not None
 
-    def not_found(request: Request, exc: Exception) -> Awaitable[Response]:
+    async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        if status != 404:
-            from starlette.responses import PlainTextResponse
-
-            async def plain() -> Response:
-                return PlainTextResponse(str(getattr(exc, "detail", "")), status)
-            return plain()
-        return run_in_threadpool(desk.page, request, "not_found.html", {}, 404)
+        if status != 404:  # 405 and the like: Starlette's own words suffice
+            return PlainTextResponse(str(getattr(exc, "detail", "")), status)
+        page: Response = await run_in_threadpool(desk.page, request, "not_found.html", {}, 404)
+        return page
 
     return Starlette(
         routes=routes(desk),
