@@ -100,13 +100,14 @@ def measure(port: int, who: str, tickets: int, rounds: int, seed: int) -> dict[s
     client.login(who)
     seen: set[int] = set()  # tickets this viewer may open, from its own lists
     for path in ("/tickets/open", "/tickets/resolved", f"/tickets/resolved?after={tickets // 3}"):
-        seen |= {int(n) for n in re.findall(r'href="/ticket/(\d+)"', client.request("GET", path)[1])}
+        page = client.request("GET", path)[1]
+        seen |= {int(n) for n in re.findall(r'href="/ticket/(\d+)"', page)}
     numbers = rng.sample(sorted(seen), min(50, len(seen)))
     work = dict(pages(tickets, numbers))
     work |= {k: [f"/search?{urlencode({'q': q})}" for q in v] for k, v in SEARCHES.items()}
     work["login page (baseline)"] = ["/login"]
     times: dict[str, list[float]] = {k: [] for k in work}
-    for name, paths in work.items():  # one warm-up each (first touch of cold pages)
+    for paths in work.values():  # one warm-up each (first touch of cold pages)
         client.request("GET", paths[0])
     for r in range(rounds):
         for name, paths in work.items():
@@ -123,7 +124,7 @@ def measure(port: int, who: str, tickets: int, rounds: int, seed: int) -> dict[s
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -141,9 +142,9 @@ def main() -> int:
         print(f"filled {stats.tickets} tickets in {time.perf_counter() - started:.0f}s",
               file=sys.stderr)
     port = free_port()
-    site = write_site(scratch / "site", (
-        f"web: {{port: {port}, admins: [{ADMIN}], login: {{per_address: 1000, per_client: 1000}}}}\n"),
-        database=str(database))
+    limits = "login: {per_address: 1000, per_client: 1000}"
+    site = write_site(scratch / "site", f"web: {{port: {port}, admins: [{ADMIN}], {limits}}}\n",
+                      database=str(database))
     cli = [sys.executable, "-m", "ticketgate.cli"]
     for who in (STAFF, ADMIN):
         subprocess.run([*cli, "staff", "passwd", "--config", str(site), who],

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import REPO, Running, make_mail, send
 from integration_gate import need
-from web_helpers import CARDS, HELPDESK, PASSWORD, base_url, desk_site, hostile_mail
 from ticketgate.config import load_settings
+from web_helpers import CARDS, HELPDESK, PASSWORD, base_url, desk_site, hostile_mail
 
 pytestmark = pytest.mark.integration
 

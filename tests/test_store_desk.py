@@ -105,7 +105,7 @@ def test_search_ranks_snippets_and_respects_queues(store: Store) -> None:
     _ticket(store, subject="Datorn", text="skrivaren nämns här i förbigående, inget mer")
     hidden = _ticket(store, queue="sot", subject="Skrivaren i SoT", text="skrivaren")
     hits = store.view.search_messages("skrivaren", queues=["helpdesk"], limit=10)
-    assert [h.ticket_id for h in hits][0] == printer  # the subject weighs more
+    assert hits[0].ticket_id == printer  # the subject weighs more
     assert hidden not in [h.ticket_id for h in hits]
     assert f"{MARK_START}Skrivaren{MARK_END}" in hits[0].snippet
     # diacritics and case do not matter; a trailing * is a prefix; every word is required

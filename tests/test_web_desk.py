@@ -10,6 +10,8 @@ import re
 from itsdangerous import URLSafeTimedSerializer
 
 from conftest import Running, make_mail, send
+from ticketgate.web.headers import CSP
+from ticketgate.web.sessions import COOKIE
 from web_helpers import (
     ADMIN,
     CARDS,
@@ -21,8 +23,6 @@ from web_helpers import (
     logged_in,
     login,
 )
-from ticketgate.web.headers import CSP
-from ticketgate.web.sessions import COOKIE
 
 
 def tickets(running: Running) -> tuple[int, int]:

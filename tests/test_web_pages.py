@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Running, make_mail, send, ticketgate_cmd
+from ticketgate.web import secret
+from ticketgate.web.i18n import negotiate
+from ticketgate.web.passwords import PasswordFile
+from ticketgate.yamlsource import ConfigError
 from web_helpers import (
     ADMIN,
     CARDS,
@@ -22,10 +26,6 @@ from web_helpers import (
     hostile_mail,
     logged_in,
 )
-from ticketgate.web import secret
-from ticketgate.web.i18n import negotiate
-from ticketgate.web.passwords import PasswordFile
-from ticketgate.yamlsource import ConfigError
 
 
 def hostile_ticket(running: Running) -> int:

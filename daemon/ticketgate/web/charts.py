@@ -52,7 +52,7 @@ def stacked_bars(ident: str, title: str, desc: str, labels: Sequence[str],
     step = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
     body = _axis(top, "100 %" if share else f"{top:g}", labels, step)
     for i, label in enumerate(labels):
-        y = HEIGHT - BOTTOM
+        y = float(HEIGHT - BOTTOM)
         for k, s in enumerate(series):
             value = s.values[i]
             part = (value / totals[i] if totals[i] else 0.0) if share else value

@@ -37,7 +37,8 @@ def add_parsers(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
                         "or an admin) in web.password_file, as an argon2id hash. The password "
                         "is read from the terminal (twice, without echo) or as one line of "
                         "standard input. Exits 67 for an address that is no account.")
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS",
+                   help="the staff address (of a queue in rules/queues.yaml, or an admin)")
     p.set_defaults(func=staff)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .access import viewer
@@ -44,7 +44,7 @@ class LoginGate:
         if scope["method"] in ("GET", "HEAD"):
             target = path + (f"?{scope['query_string'].decode('latin-1')}"
                              if scope.get("query_string") else "")
-            answer = RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
+            answer: Response = RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
         else:
             answer = PlainTextResponse("log in first", 401)
         await answer(scope, receive, send)
