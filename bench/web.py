@@ -88,7 +88,7 @@ SEARCHES = {
     "search subject word": ["skrivaren", "eduroam", "passerkort", "projector", "vpn"],
     "search text word": ["printer", "toner", "password", "wifi", "licence"],
     "search two words": ["printer toner", "eduroam password", "skrivaren plan"],
-    "search prefix": ["skriv*", "lösen*", "proj*"],
+    "search with a star": ["skriv*", "lösen*", "proj*"],  # no prefix: whole words
     "search requester": [requester(n) for n in (11, 503, 4999)],
     "search code": ["DDG #4711", "#123456"],
 }

@@ -14,10 +14,10 @@ from ldap3 import MODIFY_REPLACE, Connection, Server
 
 from conftest import Running, write_site
 from integration_gate import need
-from web_helpers import WEB, client, login
 from ticketgate.config import LdapSettings, load_settings
 from ticketgate.directory.ldapbind import check_password
 from ticketgate.directory.model import DirectoryUnavailable
+from web_helpers import WEB, client, login
 
 pytestmark = pytest.mark.integration
 

@@ -60,15 +60,15 @@ What is SQLite's own in today's SQL (for the PostgreSQL backend):
   writers may update one tally row at once: the row lock of the upsert serialises them.
 - Full-text search (`search_messages`) is SQLite FTS5: an external-content table over
   `messages` (subject, from_address, text; tokenizer unicode61 with diacritics removed),
-  ranked by bm25 with column weights 4, 2, 1 among the newest 2,000 matching messages,
+  ranked by bm25 with column weights 4, 2, 1 among the newest 500 matching messages,
   snippets by `snippet()` with MARK_START/MARK_END around the matches. PostgreSQL must give
   the same answers in its own way: a `tsvector` column (or an expression index) over
   `setweight(to_tsvector('simple', unaccent(subject)), 'A') || ... 'B' || ... 'C'`, kept by
   the same transaction (a generated column or a trigger), a GIN index, `websearch`-free
-  matching of each quoted word (`plainto_tsquery`, with `:*` for a word ending in `*`),
-  ranking by `ts_rank_cd` among the newest 2,000 matches and `ts_headline` with
-  StartSel/StopSel set to MARK_START/MARK_END. Either way: every word required, a word ending
-  in `*` is a prefix, input is never read as query syntax.
+  matching of each word (`plainto_tsquery`; no prefix matching), ranking by `ts_rank_cd`
+  among the newest 500 matches and `ts_headline` with StartSel/StopSel set to
+  MARK_START/MARK_END. Either way: every word required and matched whole (a `*` is dropped),
+  input is never read as query syntax.
 """
 
 from __future__ import annotations
@@ -414,7 +414,7 @@ class Reads(Protocol):
     def search_messages(self, text: str, *, queues: Sequence[str],
                         limit: int) -> list[SearchHit]:
         """Tickets of these queues whose messages match every word of `text` (subject, sender
-        and text; a word ending in `*` is a prefix), best first, one hit per ticket (its best
+        and text; whole words, case and diacritics aside), best first, one hit per ticket (its best
         message), at most `limit`, each with a snippet (see the module docstring for the
         ranking and what PostgreSQL must do)."""
 

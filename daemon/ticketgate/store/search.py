@@ -2,8 +2,10 @@
 
 The index holds each message's subject, sender and text, and triggers on `messages` keep it
 in the transaction that writes the message. A query is a list of words, each matched as a
-word (or a word's beginning when it ends in `*`), all required; words are quoted for FTS5,
-so no user input is ever read as FTS5 syntax.
+whole word (case and diacritics aside), all required; words are quoted for FTS5, so no user
+input is ever read as FTS5 syntax. A `*` is not a prefix search: FTS5 merges the postings of
+every word with that beginning in memory before it can rank any, which took 3 to 5 seconds
+for `skriv*` with a million tickets (BENCHMARKS.md); it is dropped and the word matched whole.
 
 Ranking: bm25 (subject weighs 4, sender 2, text 1) among the newest CANDIDATES matching
 messages: a word found in half the mail of a million tickets is ranked over its newest
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from .base import Reading
 from .records import MARK_END, MARK_START, SearchHit
 
-CANDIDATES = 2000
+CANDIDATES = 500
 MAX_WORDS = 12
 _WORD = re.compile(r"[^\s\"]+")
 
@@ -26,13 +28,7 @@ _WORD = re.compile(r"[^\s\"]+")
 def fts_query(text: str) -> str | None:
     """The words of `text` as an FTS5 query of quoted strings (None: no words)."""
     words = _WORD.findall(text.replace(MARK_START, " ").replace(MARK_END, " "))[:MAX_WORDS]
-    terms = []
-    for word in words:
-        prefix = word.endswith("*") and len(word) > 1
-        body = word.rstrip("*")
-        if not body:
-            continue
-        terms.append(f'"{body}"' + ("*" if prefix else ""))
+    terms = [f'"{word.strip("*")}"' for word in words if word.strip("*")]
     return " ".join(terms) or None
 
 

@@ -45,8 +45,9 @@ def show(desk: Desk, request: Request) -> Response:
         if ticket is not None and who.sees(ticket.queue):
             return RedirectResponse(f"/ticket/{number}", 303)
     tickets: list[DeskTicket] = []
-    if "@" in query and " " not in query:
+    if "@" in query and " " not in query:  # an address: the requester's tickets, exactly
         tickets = desk.reads.tickets_of_requester(query.lower(), queues=who.queues, limit=LIMIT)
+        return desk.page(request, "search.html", {"q": query, "hits": [], "tickets": tickets})
     hits = []
     for hit in desk.reads.search_messages(query, queues=who.queues, limit=LIMIT):
         ticket = desk.reads.desk_ticket(hit.ticket_id)
