@@ -149,3 +149,20 @@ def test_migration_4_indexes_and_counts_older_rows(tmp_path: Path) -> None:
         assert (figures.day, figures.tickets, figures.vague_subject) == (3, 1, 1)
         assert [h.ticket_id for h in store.view.search_messages(
             "eduroam", queues=["helpdesk"], limit=5)] == [1]
+
+
+def test_our_automatic_mail_is_not_indexed_but_replies_are(store: Store) -> None:
+    number = _ticket(store, text="Hej, skrivaren")
+
+    def ours(tx, kind: str, text: str) -> None:  # type: ignore[no-untyped-def]
+        row = tx.queue_mail(ticket_id=number, kind=kind, message_id=f"{kind}@x",
+                            rcpt_to="kim@example.org", raw=b"r", now=1.0)
+        tx.add_message(ticket_id=number, direction="out", message_id=f"{kind}@x",
+                       from_address="helpdesk@example.org", to_addresses=(), subject="s",
+                       text=text, outbox_id=row, now=2.0)
+    store.writer.call(lambda tx: ours(tx, "acknowledgement", "tack toner"))
+    store.writer.call(lambda tx: ours(tx, "notification", "nytt toner"))
+    store.writer.call(lambda tx: ours(tx, "reply", "byt tonerkassetten"))
+    assert store.view.search_messages("toner", queues=["helpdesk"], limit=5) == []
+    [hit] = store.view.search_messages("tonerkassetten", queues=["helpdesk"], limit=5)
+    assert hit.ticket_id == number
