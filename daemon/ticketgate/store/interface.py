@@ -60,15 +60,17 @@ What is SQLite's own in today's SQL (for the PostgreSQL backend):
   writers may update one tally row at once: the row lock of the upsert serialises them.
 - Full-text search (`search_messages`) is SQLite FTS5: an external-content table over
   `messages` (subject, from_address, text; tokenizer unicode61 with diacritics removed),
-  ranked by bm25 with column weights 4, 2, 1 among the newest 500 matching messages,
-  snippets by `snippet()` with MARK_START/MARK_END around the matches. PostgreSQL must give
+  ranked by BM25 (column weights 4, 2, 1; every word weighted alike) over the newest 300
+  matching messages, computed in store/search.py from their text, as are the snippets (with
+  MARK_START/MARK_END around the matches): the index only finds. PostgreSQL must give
   the same answers in its own way: a `tsvector` column (or an expression index) over
   `setweight(to_tsvector('simple', unaccent(subject)), 'A') || ... 'B' || ... 'C'`, kept by
   the same transaction (a generated column or a trigger), a GIN index, `websearch`-free
-  matching of each word (`plainto_tsquery`; no prefix matching), ranking by `ts_rank_cd`
-  among the newest 500 matches and `ts_headline` with StartSel/StopSel set to
-  MARK_START/MARK_END. Either way: every word required and matched whole (a `*` is dropped),
-  input is never read as query syntax.
+  matching of each word (`plainto_tsquery`; no prefix matching) for the newest 300 matches
+  by message id; the ranking and snippets of store/search.py then serve both. Either way:
+  every word required and matched whole (a `*` is dropped), input never read as query
+  syntax, our acknowledgements and notifications not indexed (only incoming mail and what
+  staff write).
 """
 
 from __future__ import annotations
