@@ -23,10 +23,13 @@ STARTER = REPO / "daemon/ticketgate/starter"
 
 
 def _serve_settings(site: Path, port: int) -> None:
-    """Point the starter's settings at a free port; change nothing else."""
+    """Point the starter's settings at free ports (SMTP and the staff desk); change nothing
+    else."""
     text = (site / "ticketgate.yaml").read_text()
-    assert "\n  port: 2525\n" in text
-    (site / "ticketgate.yaml").write_text(text.replace("\n  port: 2525\n", f"\n  port: {port}\n"))
+    assert "\n  port: 2525\n" in text and "\n  port: 8025\n" in text
+    text = text.replace("\n  port: 2525\n", f"\n  port: {port}\n")
+    (site / "ticketgate.yaml").write_text(
+        text.replace("\n  port: 8025\n", f"\n  port: {free_port()}\n"))
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:

@@ -100,6 +100,9 @@ def test_code_from_a_non_participant_makes_a_linked_flagged_ticket(running: Runn
     events = q(running, "SELECT kind FROM events WHERE ticket_id = 1 AND kind IN "
                         "('followup', 'correspondence') ORDER BY id")
     assert events == [("followup",), ("followup",), ("correspondence",)]
+    # the staff mail is the ticket's first answer (the desk's time to first answer)
+    answered = q(running, "SELECT first_answer_at > created_at FROM tickets WHERE id = 1")
+    assert answered == [(1,)]
 
 
 @pytest.mark.parametrize(("policy", "state", "tickets"), [("hold", "held", 1),

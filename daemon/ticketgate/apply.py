@@ -58,6 +58,8 @@ def apply(tx: Transaction, message: Message, options: ApplyOptions) -> Applied:
             spool_id=spool_id,
             message_row=row,
         )
+        if verdict.staff_reply:  # the dashboard's time to first answer (store/desk.py)
+            tx.mark_answered(ticket_id, now)
     elif verdict.action in ("duplicate", "event"):
         ticket_id = verdict.duplicate_of or verdict.followup_of
         kind = "duplicate_delivery" if verdict.action == "duplicate" else (

@@ -221,6 +221,21 @@ def cmd_directory(args: argparse.Namespace) -> int:
     return lookup(_settings(args), args.key, as_json=args.json)
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from .log import configure
+    from .web.commands import serve_desk
+
+    settings = _settings(args)
+    configure(settings.log_format, process="web")
+    return serve_desk(settings)
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from .web.commands import passwd
+
+    return passwd(_settings(args), args.address)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .initcmd import run
 

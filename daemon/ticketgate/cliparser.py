@@ -16,6 +16,7 @@ from .directory.command import add_parser as add_directory_parser
 from .initcmd import add_parser as add_init_parser
 from .outbox.commands import add_parser as add_outbox_parser
 from .stats import add_parser as add_stats_parser
+from .web.commands import add_parsers as add_web_parsers
 
 
 class Parser(argparse.ArgumentParser):
@@ -104,6 +105,7 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
 
     add_stats_parser(sub, [common], commands.cmd_stats)
     add_init_parser(sub, [], commands.cmd_init)
+    add_web_parsers(sub, [common], commands.cmd_web, commands.cmd_staff)
 
     p = sub.add_parser("reload", parents=[common],
                        help="make the running daemon reload its rules and templates (SIGHUP) "

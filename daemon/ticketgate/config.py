@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from .listeners import ConnectionLimits, Listener, load_limits, load_listener
 from .validation import load_schema, validate
+from .websettings import WebSettings, default_web, load_web
 from .yamlsource import ConfigError, Located, Position, SourceError, load_file
 
 DEFAULT_SIZE = 25 * 1024 * 1024
@@ -152,6 +153,7 @@ class Settings:
     acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
+    web: WebSettings | None = None  # the staff desk; None: not served
 
     @property
     def pid_file(self) -> Path:
@@ -183,6 +185,7 @@ def default_settings(base: Path | None = None) -> Settings:
         rules_dir=base / "rules",
         templates_dir=base / "templates",
         delivery=Delivery(maildir=base / "var/maildir"),
+        web=default_web(base),
     )
 
 
@@ -259,6 +262,7 @@ def load_settings(path: Path | None) -> Settings:
         acknowledgements=acknowledgements,
         pipeline=pipeline,
         directory=directory,
+        web=load_web(doc, data.get("web"), base),
     )
 
 

@@ -29,6 +29,10 @@ from .store import Store
 from .worker import Worker
 from .yamlsource import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .web.server import Running as DeskServer
+
 log = structlog.get_logger("ticketgate.daemon")
 
 CHILD_NICENESS = 10
@@ -114,6 +118,7 @@ class Daemon:
         self.ready = threading.Event()
         self.metrics_address: tuple[str, int] | None = None  # where /metrics is served, if on
         self._doorbell: int | None = None  # the FIFO `inject` rings (wakeup.py)
+        self.desk: DeskServer | None = None  # the staff desk (web/), when `web:` is set
         # pipeline.process: separate -> worker, outbox and retry job run in a child process
         self.child = (
             PipelineChild(settings, self.rules)
@@ -233,9 +238,31 @@ class Daemon:
                 host, port = sock.getsockname()[:2]
                 self.bound.append(Bound(protocol, host, port))
                 log.info("listening", protocol=protocol, host=host, port=port)
+        await self._start_desk()
         self._write_pid()
         sd_notify("READY=1")
         self.ready.set()
+
+    async def _start_desk(self) -> None:
+        """The staff desk in this process's event loop, on the parent's store (its views
+        read in worker threads; its writes go through the same writer)."""
+        web = self.settings.web
+        if web is None:
+            return
+        from .web.app import create_app, desk_for
+        from .web.server import Running as DeskServer
+
+        app = create_app(desk_for(self.settings, self.rules, self.store.view, self.store.writer))
+        try:
+            self.desk = DeskServer(app, web)
+        except OSError as exc:
+            log.error("listen_failed", protocol="web", host=web.listener.host,
+                      port=web.listener.port, error=str(exc))
+            raise ListenError("web", web.listener.host, web.listener.port, exc) from exc
+        await self.desk.start()
+        host, port = self.desk.address
+        self.bound.append(Bound("web", host, port))
+        log.info("listening", protocol="web", host=host, port=port)
 
     def _write_pid(self) -> None:
         try:
@@ -274,6 +301,9 @@ class Daemon:
             log.warning("sessions_cut_off", sessions=self.sessions.active)
         for server in self.servers:
             server.close()
+        if self.desk is not None:
+            await self.desk.stop()
+            self.desk = None
         self._close_doorbell()
         if not self.spool_only and self.child is None:
             # Finish what was accepted while the last sessions ran, within the grace time;

@@ -89,10 +89,19 @@ def init(directory: Path, *, force: bool, out: TextIO = sys.stdout,
         error(f"cannot write {exc.filename}: {exc.strerror}", err)
         return exits.CANTCREAT
     settings = directory / SETTINGS
-    out.write(f"wrote {len(files)} files under {directory}\n"
+    from .web import secret
+
+    try:  # the desk's session key (web.secret_file of the starter's settings)
+        made = secret.create(directory / "var/web.secret")
+    except OSError as exc:
+        error(f"cannot write {exc.filename}: {exc.strerror}", err)
+        return exits.CANTCREAT
+    out.write(f"wrote {len(files)} files under {directory}"
+              f"{' and the staff desk secret var/web.secret' if made else ''}\n"
               f"next: edit {directory / 'rules/queues.yaml'} (the function addresses), then\n"
               f"  ticketgate rules check --config {settings}\n"
-              f"  ticketgate serve --config {settings}\n")
+              f"  ticketgate staff passwd --config {settings} STAFF-ADDRESS\n"
+              f"  ticketgate serve --config {settings}   (the staff desk: http://127.0.0.1:8025/)\n")
     return exits.OK
 
 

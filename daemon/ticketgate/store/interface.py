@@ -51,8 +51,26 @@ What is SQLite's own in today's SQL (for the PostgreSQL backend):
 - `WITHOUT ROWID` (participants) is a storage hint only.
 - Timestamps are REAL seconds since the epoch (time.time()); keep them as double precision
   or convert at the door.
-- No full-text search exists yet; DESIGN.md plans FTS5 here and PostgreSQL's own there,
-  kept up to date in the same transaction as the message.
+- Triggers keep three things in the transaction that writes the rows (schema.py, migration
+  4): `ticket_tally` (tickets by queue, status and owner: the desk's counts),
+  `ticket_days` (by UTC day of creation and queue: new tickets, the etiquette flags they came
+  with, and how soon staff first answered them) and `message_search`. PostgreSQL: the same
+  tables with PL/pgSQL triggers (`INSERT ... ON CONFLICT DO UPDATE` works there as written;
+  `instr(flags, '"x"') > 0` is `flags::jsonb ? 'x'`; a boolean summed needs `::int`). Several
+  writers may update one tally row at once: the row lock of the upsert serialises them.
+- Full-text search (`search_messages`) is SQLite FTS5: an external-content table over
+  `messages` (subject, from_address, text; tokenizer unicode61 with diacritics removed),
+  ranked by BM25 (column weights 4, 2, 1; every word weighted alike) over the newest 300
+  matching messages, computed in store/search.py from their text, as are the snippets (with
+  MARK_START/MARK_END around the matches): the index only finds. PostgreSQL must give
+  the same answers in its own way: a `tsvector` column (or an expression index) over
+  `setweight(to_tsvector('simple', unaccent(subject)), 'A') || ... 'B' || ... 'C'`, kept by
+  the same transaction (a generated column or a trigger), a GIN index, `websearch`-free
+  matching of each word (`plainto_tsquery`; no prefix matching) for the newest 300 matches
+  by message id; the ranking and snippets of store/search.py then serve both. Either way:
+  every word required and matched whole (a `*` is dropped), input never read as query
+  syntax, our acknowledgements and notifications not indexed (only incoming mail and what
+  staff write).
 """
 
 from __future__ import annotations
@@ -63,8 +81,11 @@ from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, TypeVar
 
 from .records import (
+    DayFigures,
+    DeskTicket,
     OutboxRow,
     PendingLookup,
+    SearchHit,
     SpoolEntry,
     SpoolRow,
     StoredEvent,
@@ -241,6 +262,22 @@ class Transaction(Protocol):
         """Make a pending or failed row due now, with a fresh give-up clock (created_at);
         False for a sent row. Safe: conditional UPDATE on the state."""
 
+    # -- the staff desk and actions ---------------------------------------------------------
+
+    def set_owner(self, ticket_id: int, owner: str | None) -> bool:
+        """Give the ticket to a staff address (None: to nobody); False when it already was
+        (nothing written). Keeps ticket_tally in step (a trigger).
+
+        Safe: one conditional UPDATE; of two takes at once the later wins, as in any desk."""
+
+    def mark_answered(self, ticket_id: int, at: float) -> bool:
+        """The ticket's first answer by staff happened at `at` (time to first answer: from
+        the ticket's creation to the first staff reply relayed to the requester, or the first
+        mail from the queue's staff recorded as correspondence); False when it was answered
+        already. Keeps ticket_days' answer buckets in step (a trigger).
+
+        Safe: conditional UPDATE on first_answer_at IS NULL: the first answer wins."""
+
     # -- transaction control ----------------------------------------------------------------
 
     def savepoint(self, name: str) -> AbstractContextManager[None]:
@@ -344,6 +381,48 @@ class Reads(Protocol):
 
     def pending_lookups(self, limit: int = 50) -> list[PendingLookup]:
         """Tickets whose lookup waits for the directory, oldest first."""
+
+    # -- the staff desk (web/) --------------------------------------------------------------------
+
+    def desk_ticket(self, number: int) -> DeskTicket | None:
+        """The ticket with its owner and first answer time."""
+
+    def ticket_list(
+        self, *, queues: Sequence[str], statuses: Sequence[str], owner: str | None = None,
+        unowned: bool = False, oldest_first: bool = False, after: int | None = None,
+        limit: int,
+    ) -> list[DeskTicket]:
+        """Tickets of these queues with one of these statuses, newest first (oldest first),
+        starting after ticket number `after` (the previous page's last), at most `limit`
+        (capped at 1,000). `owner`: only that owner's tickets; `unowned`: only those nobody
+        owns.
+
+        Shape: one indexed query per (queue, status) (per status for an owner), each reading
+        at most `limit` rows, merged by number: the cost does not grow with the table."""
+
+    def ticket_tally(self) -> list[tuple[str, str, str | None, int]]:
+        """(queue, status, owner or None, tickets) for each combination that has tickets:
+        every count the desk shows, from a table triggers keep (no count(*) of tickets)."""
+
+    def outbox_of(self, ticket_id: int) -> list[OutboxRow]:
+        """What was sent (or is still to be sent) about the ticket, to whom: its outbox rows
+        without raw bytes, oldest first."""
+
+    def tickets_of_requester(self, address: str, *, queues: Sequence[str],
+                             limit: int) -> list[DeskTicket]:
+        """The tickets of one requester (an exact, lower-case address) in these queues,
+        newest first."""
+
+    def search_messages(self, text: str, *, queues: Sequence[str],
+                        limit: int) -> list[SearchHit]:
+        """Tickets of these queues whose messages match every word of `text` (subject, sender
+        and text; whole words, case and diacritics aside), best first, one hit per ticket (its best
+        message), at most `limit`, each with a snippet (see the module docstring for the
+        ranking and what PostgreSQL must do)."""
+
+    def day_figures(self, since_day: int) -> list[DayFigures]:
+        """The dashboard's figures by UTC day of creation (days since the epoch) and queue,
+        from `since_day` on, oldest first."""
 
     # -- counts (`ticketgate stats`) --------------------------------------------------------------
 

@@ -153,10 +153,12 @@ class MessageReads(Reading):
         return [
             StoredMessage(id=m[0], direction=m[1], message_id=m[2], from_address=m[3],
                           to_addresses=tuple(json.loads(m[4])), subject=m[5], text=m[6],
-                          verdict=json.loads(m[7]), spool_id=m[8], created_at=m[9])
+                          verdict=json.loads(m[7]), spool_id=m[8], created_at=m[9],
+                          outbox_id=m[10])
             for m in self.conn.execute(
                 "SELECT id, direction, message_id, from_address, to_addresses, subject, text,"
-                " verdict, spool_id, created_at FROM messages WHERE ticket_id = ? ORDER BY id",
+                " verdict, spool_id, created_at, outbox_id FROM messages WHERE ticket_id = ?"
+                " ORDER BY id",
                 (ticket_id,),
             )
         ]

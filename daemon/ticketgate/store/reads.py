@@ -11,16 +11,19 @@ import threading
 from pathlib import Path
 
 from .counts import CountReads
+from .desk import DeskReads
 from .messages import MessageReads
 from .outbox import OutboxReads
 from .person import PersonReads
 from .records import Ticket
 from .schema import tune
+from .search import SearchReads
 from .spool import SpoolReads
 from .tickets import TicketReads
 
 
-class StoreView(TicketReads, MessageReads, SpoolReads, OutboxReads, PersonReads, CountReads):
+class StoreView(TicketReads, MessageReads, SpoolReads, OutboxReads, PersonReads, CountReads,
+                DeskReads, SearchReads):
     """Read-only access, one connection per thread (WAL lets readers run beside the writer)."""
 
     def __init__(self, path: Path) -> None:

@@ -85,6 +85,7 @@ class StoredMessage:
     verdict: dict[str, Any]  # what each pipeline stage decided; {} for our own mail
     spool_id: int | None
     created_at: float
+    outbox_id: int | None = None  # our own mail: the outbox row that carried it
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,54 @@ class PendingLookup:
     requester: str
     username: str | None  # the username the requester's latest mail gave, if any
 
+
+
+@dataclass(frozen=True)
+class DeskTicket:
+    """A ticket as the staff desk lists and shows it: with its owner and first answer."""
+
+    id: int
+    queue: str
+    status: str
+    subject: str
+    requester: str
+    flags: tuple[str, ...]
+    priority: str | None
+    owner: str | None  # None: nobody has taken it
+    linked_to: int | None
+    created_at: float
+    updated_at: float
+    first_answer_at: float | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A message that matched a search: its ticket, its rank (bm25: lower is better) and a
+    snippet whose matches are enclosed in MARK_START and MARK_END (escape, then highlight)."""
+
+    ticket_id: int
+    message_row: int
+    score: float
+    snippet: str
+
+
+MARK_START, MARK_END = "\ue000", "\ue001"  # private-use characters: never markup
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One UTC day of one queue, for the dashboard: new tickets, how many of them came with
+    each etiquette flag, and how soon they were first answered (none of them: not yet)."""
+
+    day: int  # days since the epoch (UTC)
+    queue: str
+    tickets: int
+    vague_subject: int
+    multi_issue: int
+    private_address: int
+    missing_computer_name: int
+    answered_1h: int
+    answered_4h: int
+    answered_1d: int
+    answered_3d: int
+    answered_later: int

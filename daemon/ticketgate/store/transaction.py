@@ -9,6 +9,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 
+from .desk import DeskWrites
 from .messages import MessageWrites
 from .outbox import OutboxWrites
 from .person import PersonWrites
@@ -16,7 +17,8 @@ from .spool import SpoolWrites
 from .tickets import TicketWrites
 
 
-class SqliteTransaction(SpoolWrites, TicketWrites, MessageWrites, OutboxWrites, PersonWrites):
+class SqliteTransaction(SpoolWrites, TicketWrites, MessageWrites, OutboxWrites, PersonWrites,
+                        DeskWrites):
     """The write side of the store on one SQLite connection (see interface.Transaction)."""
 
     __slots__ = ("conn",)
